@@ -10,6 +10,11 @@ if ! command -v java >/dev/null || ! command -v mvn >/dev/null; then
   echo "setup: installing Java 17 and Maven"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven >/dev/null
 fi
+if ! command -v shellcheck >/dev/null; then  # used by ansible-test sanity
+  if ! (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null); then
+    echo "setup: shellcheck could not be installed; ansible-test will skip that sanity test" >&2
+  fi
+fi
 VENV="${KAFKAOPS_VENV:-$KAFKAOPS_ROOT/.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   echo "setup: creating $VENV"

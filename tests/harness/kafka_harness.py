@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Real Apache Kafka clusters for tests, the demo and benchmarks, built from Maven Central jars.
 
 Two clusters, like a migration meets them:
@@ -482,7 +481,7 @@ def _layout_from_args(args) -> Layout:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--workdir", default=os.environ.get("KAFKAOPS_HARNESS_DIR", DEFAULT_WORKDIR))
     ap.add_argument("--base-port", type=int, default=int(os.environ.get("KAFKAOPS_HARNESS_BASE_PORT", 19000)))
     ap.add_argument("--source-brokers", type=int, default=3)
