@@ -18,11 +18,6 @@ sys.path.insert(0, collections_root())
 import kafka_harness  # noqa: E402
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "kafka: needs the real source and target clusters")
-    config.addinivalue_line("markers", "slow: takes more than a few seconds even on idle clusters")
-
-
 @pytest.fixture(scope="session")
 def clusters():
     """The two real clusters, as ``{"source": {...}, "target": {...}}`` module option dicts.
