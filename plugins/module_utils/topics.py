@@ -1,0 +1,544 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kafkaops.migration contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Procedure step 3: copy topic metadata (partitions, replication factor, configs) to the target.
+
+Plain Python, no AnsibleModule. The work is split in three parts so the decisions can be tested
+without Kafka:
+
+* :func:`read_source` / :func:`read_target` describe the topics of each cluster with a handful of
+  batched calls (one metadata request, ``describe_configs`` in batches);
+* :func:`plan` turns those two descriptions and the :class:`SyncOptions` into a :class:`Plan`
+  (what to create, expand and alter, what drifted, what is skipped, what is invalid) - pure Python;
+* :func:`apply` runs the plan in batches (``create_topics``, ``create_partitions``,
+  ``incremental_alter_configs``), with ``validate_only`` in check mode, and collects every per-topic
+  outcome so a partial failure never hides the topics that did succeed.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import fnmatch
+import re
+import time
+
+from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
+from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
+
+try:
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewPartitions, NewTopic
+except ImportError:  # connection.Cluster reports the missing library; planning works without it
+    pass
+
+# Topic configs never copied unless the user replaces this list (O(deny_configs)). Shell-style
+# patterns (fnmatch). Each line says why.
+DEFAULT_DENY_CONFIGS = [
+    # Removed in Apache Kafka 4.0: message formats v0/v1 are gone (KIP-724) and the timestamp
+    # bound was split into message.timestamp.before/after.max.ms (KIP-937). A 4.x broker rejects them.
+    "message.format.version",
+    "message.downconversion.enable",
+    "message.timestamp.difference.max.ms",
+    # Throttled-replica lists name the source's broker ids and in-flight reassignments.
+    "leader.replication.throttled.replicas",
+    "follower.replication.throttled.replicas",
+    # Vendor keys (Confluent Server placement, tiering, schema validation ...).
+    "confluent.*",
+    # Tiered storage is a property of the target cluster, enabled there or not at all.
+    "remote.storage.enable",
+    "remote.log.*",
+    "local.retention.ms",
+    "local.retention.bytes",
+    # Broker I/O tuning that managed services (Confluent Cloud, MSK Serverless, Alibaba Cloud) refuse
+    # or manage themselves.
+    "flush.messages",
+    "flush.ms",
+    "file.delete.delay.ms",
+    "index.interval.bytes",
+    "segment.index.bytes",
+    "preallocate",
+]
+
+# Topics that belong to a cluster's own machinery, never copied whatever the patterns say: Kafka's
+# "__" topics (__consumer_offsets, __transaction_state, the harness probes), MirrorMaker 2's
+# heartbeats / checkpoints / offset-syncs / Connect internals (".internal"), Kafka Connect's
+# default storage topics, and the Confluent/Schema Registry "_" topics.
+INTERNAL_TOPIC_PATTERNS = [
+    r"__.*",
+    r"_confluent.*",
+    r"_schemas",
+    r".*\.internal",
+    r"(.*\.)?heartbeats",
+    r"connect-(configs|offsets|status)",
+]
+_INTERNAL_RE = re.compile("|".join("(?:%s)" % p for p in INTERNAL_TOPIC_PATTERNS))
+
+RF_MODES = ("keep", "auto")
+MIN_ISR = "min.insync.replicas"
+CONFIG_SOURCES = ("topic", "broker")
+DEFAULT_BATCH_SIZE = 500
+
+
+def is_internal(name):
+    """True for topics that belong to Kafka, MirrorMaker 2, Connect or the Schema Registry."""
+    return bool(_INTERNAL_RE.fullmatch(name))
+
+
+def _compile(patterns, option):
+    out = []
+    for pattern in patterns or []:
+        try:
+            out.append(re.compile(pattern))
+        except (re.error, TypeError) as exc:
+            raise KafkaOpsError("%s: %r is not a valid regular expression: %s" % (option, pattern, exc))
+    return out
+
+
+def denied(key, deny):
+    """The deny-list pattern matching config ``key``, or None."""
+    for pattern in deny:
+        if fnmatch.fnmatchcase(key, pattern):
+            return pattern
+    return None
+
+
+class SyncOptions:
+    """The module's options, validated (bad regex, forced deny-listed config, bad RF) on creation."""
+
+    def __init__(self, include=None, exclude=None, replication_factor="auto", deny_configs=None,
+                 extra_deny_configs=None, config_overrides=None, config_sources=None, align_configs=False,
+                 remove_extra_configs=False, min_insync_replicas="clamp", batch_size=DEFAULT_BATCH_SIZE):
+        self.include = _compile([".*"] if include is None else include, "include")
+        self.exclude = _compile(exclude, "exclude")
+        self.replication_factor = parse_replication_factor(replication_factor)
+        self.deny = list(DEFAULT_DENY_CONFIGS if deny_configs is None else deny_configs) + list(extra_deny_configs or [])
+        self.config_overrides = dict((str(k), _config_value(v)) for k, v in (config_overrides or {}).items())
+        forced = dict((k, denied(k, self.deny)) for k in self.config_overrides)
+        forced = dict((k, p) for k, p in forced.items() if p)
+        if forced:
+            raise KafkaOpsError(
+                "config_overrides sets deny-listed configs: %s; remove them from config_overrides or from the deny-list"
+                % ", ".join("%s (matches %r)" % (k, p) for k, p in sorted(forced.items())), denied=forced)
+        if MIN_ISR in self.config_overrides:
+            try:
+                if int(self.config_overrides[MIN_ISR]) < 1:
+                    raise ValueError()
+            except ValueError:
+                raise KafkaOpsError("config_overrides: min.insync.replicas must be a positive integer, got %r"
+                                    % self.config_overrides[MIN_ISR])
+        self.config_sources = list(config_sources or ["topic"])
+        bad = [s for s in self.config_sources if s not in CONFIG_SOURCES]
+        if bad:
+            raise KafkaOpsError("config_sources must be among %s, got %s" % (", ".join(CONFIG_SOURCES), ", ".join(bad)))
+        self.align_configs = bool(align_configs)
+        self.remove_extra_configs = bool(remove_extra_configs)
+        if min_insync_replicas not in ("clamp", "fail"):
+            raise KafkaOpsError("min_insync_replicas must be clamp or fail, got %r" % (min_insync_replicas,))
+        self.min_insync_replicas = min_insync_replicas
+        try:
+            self.batch_size = int(batch_size)
+        except (TypeError, ValueError):
+            self.batch_size = 0
+        if self.batch_size < 1:
+            raise KafkaOpsError("batch_size must be a positive integer, got %r" % (batch_size,))
+
+    def selected(self, name):
+        """``(True, None)`` when topic ``name`` is to be copied, else ``(matched_include, reason)``."""
+        if not any(p.fullmatch(name) for p in self.include):
+            return False, None
+        if is_internal(name):
+            return True, "internal topic"
+        for p in self.exclude:
+            if p.fullmatch(name):
+                return True, "excluded by pattern %r" % p.pattern
+        return True, None
+
+
+def _config_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def parse_replication_factor(value):
+    """``keep``, ``auto`` or a positive integer (given as int or digits)."""
+    if isinstance(value, bool):
+        raise KafkaOpsError("replication_factor must be keep, auto or a positive integer, got %r" % (value,))
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip().lower()
+        if text in RF_MODES:
+            return text
+        if not text.isdigit():
+            raise KafkaOpsError("replication_factor must be keep, auto or a positive integer, got %r" % (value,))
+        number = int(text)
+    if number < 1:
+        raise KafkaOpsError("replication_factor must be keep, auto or a positive integer, got %r" % (value,))
+    return number
+
+
+def target_replication_factor(mode, source_rf, target_brokers):
+    """The replication factor a new target topic gets: ``keep``, ``auto`` or the fixed number."""
+    if mode == "keep":
+        return source_rf
+    if mode == "auto":
+        return max(1, min(source_rf, target_brokers))
+    return mode
+
+
+class Plan:
+    """What a sync would do; every dict is keyed by topic name."""
+
+    def __init__(self):
+        self.create = {}       # topic -> {partitions, replication_factor, configs}
+        self.expand = {}       # topic -> {"before": n, "after": m}
+        self.alter = {}        # topic -> {key: {"before": v, "after": v or None (delete)}}
+        self.drift = {}        # topic -> {"configs": {key: {source, target}}, "partitions": ..., "replication_factor": ...}
+        self.skipped = {}      # topic -> reason
+        self.adjusted = {}     # topic -> {key: {"source": v, "target": v, "reason": text}}
+        self.not_copied = {}   # topic -> {key: deny pattern}
+        self.errors = {}       # topic -> validation error (nothing may change while any exists)
+        self.unchanged = []    # topics already in sync
+        self.ignored = 0       # source topics not matched by the include patterns
+
+    @property
+    def changes(self):
+        return bool(self.create or self.expand or self.alter)
+
+    def diff(self, target):
+        """Ansible ``--diff``: per topic, the state before and after, only what changes."""
+        before, after = {}, {}
+        for topic, spec in self.create.items():
+            before[topic] = {"state": "absent"}
+            after[topic] = {"state": "present", "partitions": spec["partitions"],
+                            "replication_factor": spec["replication_factor"], "configs": dict(spec["configs"])}
+        for topic in set(self.expand) | set(self.alter):
+            b, a = before.setdefault(topic, {"state": "present"}), after.setdefault(topic, {"state": "present"})
+            if topic in self.expand:
+                b["partitions"], a["partitions"] = self.expand[topic]["before"], self.expand[topic]["after"]
+            if topic in self.alter:
+                b["configs"] = dict((k, c["before"]) for k, c in self.alter[topic].items())
+                a["configs"] = dict((k, c["after"]) for k, c in self.alter[topic].items())
+        return {"before": _sorted(before), "after": _sorted(after)}
+
+
+def _sorted(d):
+    return dict((k, d[k]) for k in sorted(d))
+
+
+def desired_configs(topic, source_configs, options, rf, plan):
+    """The configs a target topic with replication factor ``rf`` should carry; records what was
+    left out (deny-list) and adjusted (min.insync.replicas) in ``plan``."""
+    configs = {}
+    for key, value in sorted(source_configs.items()):
+        pattern = denied(key, options.deny)
+        if pattern:
+            plan.not_copied.setdefault(topic, {})[key] = pattern
+            continue
+        configs[key] = value
+    configs.update(options.config_overrides)
+    if MIN_ISR in configs and int(configs[MIN_ISR]) > rf:
+        if options.min_insync_replicas == "fail":
+            plan.errors[topic] = ("min.insync.replicas %s exceeds the target replication factor %d (min_insync_replicas=fail)"
+                                  % (configs[MIN_ISR], rf))
+        else:
+            plan.adjusted.setdefault(topic, {})[MIN_ISR] = {
+                "source": configs[MIN_ISR], "target": str(rf),
+                "reason": "clamped to the target replication factor %d" % rf}
+            configs[MIN_ISR] = str(rf)
+    return configs
+
+
+def plan(source, target, target_brokers, options):
+    """Plan the sync from two descriptions (see :func:`read_source` / :func:`read_target`).
+
+    ``source``: ``{topic: {"partitions": n, "replication_factor": r, "configs": {key: value}}}``,
+    ``configs`` being what may be copied (topic overrides, plus broker-level values when asked).
+    ``target``: ``{topic: {"partitions": n, "replication_factor": r, "configs": {key: effective value},
+    "overrides": {key: value}}}`` for the selected topics that exist there.
+    """
+    p = Plan()
+    for topic in sorted(source):
+        matched, reason = options.selected(topic)
+        if not matched:
+            p.ignored += 1
+            continue
+        if reason:
+            p.skipped[topic] = reason
+            continue
+        src = source[topic]
+        if src.get("error"):
+            p.skipped[topic] = src["error"]
+            continue
+        tgt = target.get(topic)
+        if tgt is None:
+            rf = target_replication_factor(options.replication_factor, src["replication_factor"], target_brokers)
+            if rf > target_brokers:
+                p.errors[topic] = ("replication factor %d (replication_factor=%s) exceeds the %d brokers of the target"
+                                   % (rf, options.replication_factor, target_brokers))
+                continue
+            configs = desired_configs(topic, src["configs"], options, rf, p)
+            p.create[topic] = {"partitions": src["partitions"], "replication_factor": rf, "configs": configs}
+            continue
+        if tgt.get("error"):
+            p.skipped[topic] = tgt["error"]
+            continue
+        drift = {}
+        if src["partitions"] > tgt["partitions"]:
+            p.expand[topic] = {"before": tgt["partitions"], "after": src["partitions"]}
+        elif src["partitions"] < tgt["partitions"]:
+            drift["partitions"] = {"source": src["partitions"], "target": tgt["partitions"],
+                                   "note": "the target has more partitions; never reduced, keys may map to other partitions"}
+        want_rf = target_replication_factor(options.replication_factor, src["replication_factor"], target_brokers)
+        if want_rf != tgt["replication_factor"]:
+            drift["replication_factor"] = {"source": src["replication_factor"], "target": tgt["replication_factor"],
+                                           "expected": want_rf, "note": "not changed: needs a partition reassignment"}
+        configs = desired_configs(topic, src["configs"], options, tgt["replication_factor"], p)
+        config_drift, changes = {}, {}
+        for key, value in sorted(configs.items()):
+            current = tgt["configs"].get(key)
+            if current != value:
+                config_drift[key] = {"source": value, "target": current}
+                changes[key] = {"before": current, "after": value}
+        for key, value in sorted(tgt.get("overrides", {}).items()):
+            if key in configs or denied(key, options.deny):
+                continue
+            config_drift[key] = {"source": None, "target": value}
+            if options.remove_extra_configs:
+                changes[key] = {"before": value, "after": None}
+        if config_drift:
+            drift["configs"] = config_drift
+        if drift:
+            p.drift[topic] = drift
+        if changes and options.align_configs:
+            p.alter[topic] = changes
+        if topic not in p.expand and topic not in p.alter and not drift:
+            p.unchanged.append(topic)
+    return p
+
+
+# -- reading the clusters ------------------------------------------------------------------------
+
+def _chunks(items, size):
+    items = list(items)
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def list_topics(cluster):
+    """``{topic: {"partitions": n, "replication_factor": r}}`` from one metadata request."""
+    try:
+        md = cluster.admin.list_topics(timeout=cluster.timeout())
+    except KafkaOpsError:
+        raise
+    except Exception as exc:
+        raise cluster.fail("list topics", exc)
+    out = {}
+    for name, t in md.topics.items():
+        if t.error is not None and not t.partitions:
+            out[name] = {"partitions": 0, "replication_factor": 0, "error": "metadata error: %s" % t.error.str()}
+            continue
+        out[name] = {"partitions": len(t.partitions),
+                     "replication_factor": max([len(p.replicas) for p in t.partitions.values()] or [0])}
+    return out
+
+
+def describe_configs(cluster, topics, batch_size, timeout=None):
+    """``({topic: {key: ConfigEntry}}, {topic: error})`` with ``describe_configs`` in batches."""
+    futures = {}
+    for chunk in _chunks(sorted(topics), batch_size):
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in chunk]
+        try:
+            futs = cluster.admin.describe_configs(resources, request_timeout=cluster.timeout(timeout))
+        except Exception as exc:
+            raise cluster.fail("describe topic configs", exc)
+        for res, fut in futs.items():
+            futures[res.name] = fut
+    ok, errors = cluster.results(futures, "describe topic configs", timeout=timeout)
+    return ok, errors
+
+
+_SOURCES = {
+    "topic": ("DYNAMIC_TOPIC_CONFIG",),
+    "broker": ("DYNAMIC_BROKER_CONFIG", "DYNAMIC_DEFAULT_BROKER_CONFIG", "STATIC_BROKER_CONFIG"),
+}
+
+
+def _wanted_sources(config_sources):
+    names = set()
+    for s in config_sources:
+        names.update(_SOURCES[s])
+    return set(getattr(ConfigSource, n).value for n in names)
+
+
+def _source_value(entry):
+    src = entry.source
+    return getattr(src, "value", src)
+
+
+def read_source(cluster, options, timeout=None):
+    """The source topics the options select, with the configs that may be copied."""
+    meta = list_topics(cluster)
+    chosen = [t for t in meta if options.selected(t) == (True, None) and not meta[t].get("error")]
+    entries, errors = describe_configs(cluster, chosen, options.batch_size, timeout)
+    wanted = _wanted_sources(options.config_sources)
+    for topic in chosen:
+        if topic in errors:
+            meta[topic]["error"] = "cannot read its configs on the source: %s" % errors[topic]
+            continue
+        meta[topic]["configs"] = dict(
+            (k, e.value) for k, e in entries[topic].items()
+            if _source_value(e) in wanted and e.value is not None and not e.is_sensitive and not e.is_read_only)
+    for topic, desc in meta.items():
+        desc.setdefault("configs", {})
+    return meta
+
+
+def read_target(cluster, names, batch_size, timeout=None):
+    """The target topics among ``names`` that exist there, with effective configs and overrides."""
+    meta = list_topics(cluster)
+    present = dict((t, meta[t]) for t in names if t in meta)
+    chosen = [t for t in present if not present[t].get("error")]
+    entries, errors = describe_configs(cluster, chosen, batch_size, timeout)
+    topic_src = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    for topic in chosen:
+        if topic in errors:
+            present[topic]["error"] = "cannot read its configs on the target: %s" % errors[topic]
+            continue
+        present[topic]["configs"] = dict((k, e.value) for k, e in entries[topic].items())
+        present[topic]["overrides"] = dict((k, e.value) for k, e in entries[topic].items() if _source_value(e) == topic_src)
+    return present, meta
+
+
+# -- applying the plan ---------------------------------------------------------------------------
+
+def _batched(cluster, what, items, batch_size, submit, timeout):
+    """Submit ``items`` in chunks with ``submit(chunk) -> {topic: future}``; collect all outcomes."""
+    ok, failed = {}, {}
+    pending = []
+    for chunk in _chunks(items, batch_size):
+        try:
+            pending.append(submit(chunk))
+        except KafkaOpsError:
+            raise
+        except Exception as exc:
+            for item in chunk:
+                failed[_item_name(item)] = str(exc)
+    for futures in pending:
+        good, bad = cluster.results(futures, what, timeout=timeout)
+        ok.update(good)
+        failed.update(bad)
+    return ok, failed
+
+
+def _item_name(item):
+    return getattr(item, "topic", None) or getattr(item, "name", None) or str(item)
+
+
+def apply(cluster, p, check_mode=False, timeout=None):
+    """Run the plan on the target (``validate_only`` in check mode). Returns per-topic outcomes."""
+    op_timeout = cluster.timeout(timeout)
+    kwargs = dict(request_timeout=op_timeout, validate_only=bool(check_mode))
+    out = {"created": [], "expanded": [], "altered": [], "failed_topics": {}}
+    batch = getattr(p, "batch_size", DEFAULT_BATCH_SIZE)
+
+    if p.create:
+        new = [NewTopic(t, num_partitions=s["partitions"], replication_factor=s["replication_factor"],
+                        config=dict(s["configs"])) for t, s in sorted(p.create.items())]
+        ok, failed = _batched(cluster, "create topics", new, batch,
+                              lambda chunk: cluster.admin.create_topics(chunk, operation_timeout=op_timeout, **kwargs),
+                              timeout)
+        out["created"] = sorted(ok)
+        out["failed_topics"].update(failed)
+    if p.expand:
+        new = [NewPartitions(t, e["after"]) for t, e in sorted(p.expand.items())]
+        ok, failed = _batched(cluster, "create partitions", new, batch,
+                              lambda chunk: cluster.admin.create_partitions(chunk, operation_timeout=op_timeout, **kwargs),
+                              timeout)
+        out["expanded"] = sorted(ok)
+        out["failed_topics"].update(failed)
+    if p.alter:
+        resources = []
+        for topic, changes in sorted(p.alter.items()):
+            entries = []
+            for key, change in sorted(changes.items()):
+                if change["after"] is None:
+                    entries.append(ConfigEntry(key, None, incremental_operation=AlterConfigOpType.DELETE))
+                else:
+                    entries.append(ConfigEntry(key, change["after"], incremental_operation=AlterConfigOpType.SET))
+            resources.append(ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=entries))
+
+        def submit(chunk):
+            futs = cluster.admin.incremental_alter_configs(chunk, **kwargs)
+            return dict((res.name, fut) for res, fut in futs.items())
+
+        ok, failed = _batched(cluster, "alter topic configs", resources, batch, submit, timeout)
+        out["altered"] = sorted(ok)
+        for topic, err in failed.items():
+            out["failed_topics"][topic] = "%s; %s" % (out["failed_topics"][topic], err) if topic in out["failed_topics"] else err
+    return out
+
+
+def wait_visible(cluster, expected, seconds=15.0):
+    """Poll the target's metadata until every ``{topic: partitions}`` is visible; return the missing."""
+    deadline = Deadline(seconds)
+    missing = dict(expected)
+    while missing:
+        meta = list_topics(cluster)
+        missing = dict((t, n) for t, n in missing.items() if meta.get(t, {}).get("partitions", 0) < n)
+        remaining = deadline.remaining()
+        cluster_left = cluster.deadline.remaining()
+        if not missing or remaining <= 0 or (cluster_left is not None and cluster_left <= 1):
+            break
+        time.sleep(0.2)
+    return sorted(missing)
+
+
+def sync(source, target, options, check_mode=False, timeout=None):
+    """The whole step: read both clusters, plan, validate, apply. Returns ``(result, diff)``.
+
+    Raises KafkaOpsError (nothing changed on the target) when the plan has validation errors.
+    """
+    deadline = Deadline(None)
+    target_info = target.describe()
+    source.describe()
+    brokers = len(target_info["brokers"])
+    src = read_source(source, options, timeout)
+    selected = [t for t in src if options.selected(t) == (True, None)]
+    tgt, _ = read_target(target, selected, options.batch_size, timeout)
+    p = plan(src, tgt, brokers, options)
+    p.batch_size = options.batch_size
+    result = {
+        "created": [], "expanded": [], "altered": [], "failed_topics": {},
+        "skipped_topics": p.skipped, "drift": p.drift, "adjusted": p.adjusted, "not_copied": p.not_copied,
+        "planned": {"create": p.create, "expand": p.expand, "alter": p.alter},
+        "summary": {"source_topics": len(src), "selected": len(selected),
+                    "ignored": p.ignored, "unchanged": len(p.unchanged), "target_brokers": brokers},
+        "warnings": [],
+    }
+    if p.errors:
+        raise KafkaOpsError(
+            "validation failed for %d topic(s), nothing was changed on the target: %s"
+            % (len(p.errors), "; ".join("%s: %s" % (t, e) for t, e in sorted(p.errors.items())[:10])),
+            invalid=p.errors, **dict((k, v) for k, v in result.items() if k != "warnings"))
+    diff = p.diff(tgt)
+    if p.changes:
+        result.update(apply(target, p, check_mode=check_mode, timeout=timeout))
+        if not check_mode and result["created"] + result["expanded"]:
+            expected = dict((t, p.create[t]["partitions"]) for t in result["created"])
+            expected.update(dict((t, p.expand[t]["after"]) for t in result["expanded"]))
+            late = wait_visible(target, expected)
+            if late:
+                result["warnings"].append("%d topic(s) not yet visible in the target's metadata: %s"
+                                          % (len(late), ", ".join(late[:10])))
+    for side in diff.values():
+        for topic in result["failed_topics"]:
+            side.pop(topic, None)
+    result["changed"] = bool(result["created"] or result["expanded"] or result["altered"])
+    for topic, d in sorted(p.drift.items()):
+        if "partitions" in d:
+            result["warnings"].append("%s: the target has %d partitions, the source %d (reported, not changed)"
+                                      % (topic, d["partitions"]["target"], d["partitions"]["source"]))
+    result["duration"] = round(deadline.elapsed(), 3)
+    return result, diff
