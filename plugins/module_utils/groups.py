@@ -1,0 +1,693 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) kafkaops.migration contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Consumer groups on the target that start exactly where they must (procedure steps 4 and 6).
+
+Plain Python (no AnsibleModule here). :func:`sync_groups` does the whole job in three phases:
+
+1. **read** (batched, concurrent): the source groups' committed offsets, the target groups' state and
+   committed offsets, the target topics' partitions, and the target log start / end / timestamp
+   offsets of every partition involved (one ``list_offsets`` call per kind of offset);
+2. **plan and validate**: the wanted offset of every (group, topic, partition) from its policy
+   (:func:`plan_partition`); any bad input, missing topic, untranslatable offset or offset outside the
+   target log is collected, and if there is one, the task fails *before anything is altered*;
+3. **alter**: one ``alter_consumer_group_offsets`` call per changed group (the API takes one group
+   per call), all issued at once, results collected per group. Only partitions whose committed offset
+   differs are written, so a second run changes nothing.
+
+Groups with active members on the target are never altered (Kafka refuses it, and forcing it would
+race the members' own commits): they are skipped and reported, or fail the task with
+``fail_on_active``.
+
+Policies (per group, per group and topic):
+
+``earliest``  the target log start offset;
+``latest``    the target last stable offset (the end a ``read_committed`` consumer sees; an open
+              transaction's records are not skipped);
+``translate`` the target offset of the first record the source group has not consumed yet, from the
+              offset map the data copy keeps (:mod:`offsetmap`); partitions the source group never
+              committed get the ``fallback`` (``earliest``, ``latest`` or ``fail``);
+``timestamp`` the first target offset whose record timestamp is at or after ``timestamp``, or the
+              last stable offset when there is none.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import re
+import time
+
+from ansible_collections.kafkaops.migration.plugins.module_utils.connection import HAS_CONFLUENT_KAFKA, KafkaOpsError
+from ansible_collections.kafkaops.migration.plugins.module_utils import offsetmap
+
+if HAS_CONFLUENT_KAFKA:
+    from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicCollection, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+POLICIES = ("earliest", "latest", "translate", "timestamp")
+FALLBACKS = ("earliest", "latest", "fail")
+
+# Group states in which the group has no members and its offsets may be altered.
+_IDLE_STATES = ("EMPTY", "DEAD", "UNKNOWN")
+# Per-item errors worth asking again for (the group coordinator moving or loading).
+_RETRIABLE = ("NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE", "_TIMED_OUT")
+_LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+
+
+# ---------------------------------------------------------------------------------------------
+# Input: names, timestamps, rules
+# ---------------------------------------------------------------------------------------------
+def topic_name_error(name):
+    """Why ``name`` is not a legal Kafka topic name, or None."""
+    if not isinstance(name, str) or not name:
+        return "topic name must be a non-empty string, got %r" % (name,)
+    if name in (".", ".."):
+        return "topic name %r is not allowed" % name
+    if not _LEGAL_TOPIC.match(name):
+        return "topic name %r is illegal: use at most 249 of [a-zA-Z0-9._-]" % name
+    return None
+
+
+def group_name_error(name):
+    """Why ``name`` is not a usable consumer group id, or None."""
+    if not isinstance(name, str) or not name.strip():
+        return "group name must be a non-empty string, got %r" % (name,)
+    if name != name.strip():
+        return "group name %r has leading or trailing white space" % name
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return "group name %r contains control characters" % name
+    return None
+
+
+def parse_timestamp(value):
+    """Milliseconds since the epoch from an int, a digit string or an ISO 8601 date-time.
+
+    An ISO 8601 value must carry its time zone (``Z`` or ``+hh:mm``): a naive time would depend
+    on the controller's clock settings.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError("timestamp must be milliseconds since the epoch or an ISO 8601 date-time, got %r" % value)
+    if isinstance(value, (int, float)):
+        ms = int(value)
+    else:
+        text = str(value).strip()
+        if re.match(r"^-?\d+$", text):
+            ms = int(text)
+        else:
+            iso = text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text
+            try:
+                when = datetime.datetime.fromisoformat(iso)
+            except ValueError:
+                raise ValueError("timestamp %r is neither milliseconds since the epoch nor an ISO 8601 date-time" % text)
+            if when.tzinfo is None:
+                raise ValueError("timestamp %r has no time zone: add Z or +hh:mm" % text)
+            epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+            delta = when - epoch
+            ms = (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+    if ms < 0:
+        raise ValueError("timestamp %r is before 1970" % (value,))
+    return ms
+
+
+class Rule:
+    """How to place one topic of one group: policy, timestamp (ms) and fallback."""
+
+    def __init__(self, policy, timestamp=None, fallback="earliest"):
+        self.policy = policy
+        self.timestamp = timestamp
+        self.fallback = fallback
+
+    def merged(self, entry, where, errors):
+        """A copy overridden by the non-empty ``policy``/``timestamp``/``fallback`` of ``entry``."""
+        rule = Rule(self.policy, self.timestamp, self.fallback)
+        if entry.get("policy") is not None:
+            rule.policy = entry["policy"]
+        if entry.get("fallback") is not None:
+            rule.fallback = entry["fallback"]
+        if entry.get("timestamp") not in (None, ""):
+            try:
+                rule.timestamp = parse_timestamp(entry["timestamp"])
+            except ValueError as exc:
+                errors.append("%s: %s" % (where, exc))
+        rule.check(where, errors)
+        return rule
+
+    def check(self, where, errors):
+        if self.policy not in POLICIES:
+            errors.append("%s: policy must be one of %s, got %r" % (where, ", ".join(POLICIES), self.policy))
+        if self.fallback not in FALLBACKS:
+            errors.append("%s: fallback must be one of %s, got %r" % (where, ", ".join(FALLBACKS), self.fallback))
+        if self.policy == "timestamp" and self.timestamp is None:
+            errors.append("%s: policy timestamp needs a timestamp" % where)
+
+    def as_dict(self):
+        return {"policy": self.policy, "timestamp": self.timestamp, "fallback": self.fallback}
+
+    def __eq__(self, other):
+        return isinstance(other, Rule) and self.as_dict() == other.as_dict()
+
+    def __repr__(self):
+        return "Rule(%r, %r, %r)" % (self.policy, self.timestamp, self.fallback)
+
+
+class GroupRequest:
+    """One group to sync: its topics (None = those the source group committed) and rules."""
+
+    def __init__(self, name, topics, rule, topic_rules):
+        self.name = name
+        self.topics = topics
+        self.rule = rule
+        self.topic_rules = topic_rules
+
+    def rule_for(self, topic):
+        return self.topic_rules.get(topic, self.rule)
+
+
+def normalize_request(params):
+    """Check the module's options; return ``(requests or None, errors)``.
+
+    ``requests`` is None when ``groups`` is not given (all source groups matching
+    ``group_pattern``; resolved against the source by :func:`sync_groups`).
+    """
+    errors = []
+    try:
+        default_ts = parse_timestamp(params.get("timestamp"))
+    except ValueError as exc:
+        errors.append(str(exc))
+        default_ts = None
+    default = Rule(params.get("policy") or "earliest", default_ts, params.get("fallback") or "earliest")
+    if params.get("groups") is None:
+        default.check("options", errors)
+        pattern = params.get("group_pattern")
+        if pattern:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                errors.append("group_pattern %r is not a regular expression: %s" % (pattern, exc))
+        return None, default, errors
+    requests, seen = [], set()
+    for i, entry in enumerate(params["groups"]):
+        if not isinstance(entry, dict):
+            errors.append("groups[%d] must be a dict with a name" % i)
+            continue
+        name = entry.get("name")
+        problem = group_name_error(name)
+        if problem:
+            errors.append("groups[%d]: %s" % (i, problem))
+            continue
+        if name in seen:
+            errors.append("group %r is listed twice" % name)
+            continue
+        seen.add(name)
+        rule = default.merged(entry, "group %r" % name, errors)
+        topics = entry.get("topics")
+        if topics is not None:
+            if not topics:
+                errors.append("group %r: topics is empty (omit it to use the topics the source group committed)" % name)
+            for topic in topics:
+                problem = topic_name_error(topic)
+                if problem:
+                    errors.append("group %r: %s" % (name, problem))
+            topics = sorted(set(topics))
+        topic_rules = {}
+        for j, tentry in enumerate(entry.get("topic_policies") or []):
+            tname = tentry.get("topic") if isinstance(tentry, dict) else None
+            problem = topic_name_error(tname)
+            if problem:
+                errors.append("group %r: topic_policies[%d]: %s" % (name, j, problem))
+                continue
+            if tname in topic_rules:
+                errors.append("group %r: topic %r has two topic_policies" % (name, tname))
+                continue
+            if topics is not None and tname not in topics:
+                errors.append("group %r: topic_policies names topic %r, which is not in its topics" % (name, tname))
+            topic_rules[tname] = rule.merged(tentry, "group %r topic %r" % (name, tname), errors)
+        requests.append(GroupRequest(name, topics, rule, topic_rules))
+    if not requests and not errors:
+        errors.append("groups is empty: name at least one group, or omit groups to sync every source group")
+    return requests, default, errors
+
+
+# ---------------------------------------------------------------------------------------------
+# The arithmetic of one partition
+# ---------------------------------------------------------------------------------------------
+class PartitionError(Exception):
+    pass
+
+
+def plan_partition(rule, source_offset, bounds, omap=None, topic=None, partition=None):
+    """The wanted target offset of one partition: ``(offset, how)``; raise PartitionError.
+
+    ``source_offset`` is the source group's committed offset (None when it has none). ``bounds``
+    holds the target partition's ``start`` (log start), ``end`` (high watermark), ``stable``
+    (last stable offset) and, for the ``timestamp`` policy, ``at_time`` (offset for the rule's
+    timestamp, -1 when no record is that recent). ``how`` says what decided the offset:
+    ``earliest``, ``latest``, ``timestamp``, ``timestamp-none-after`` (log end),
+    ``translate-mapped``, ``translate-gap``, ``translate-after_copied``, or ``fallback-earliest`` /
+    ``fallback-latest``.
+    """
+    policy = rule.policy
+    if policy == "translate" and source_offset is None:
+        if rule.fallback == "fail":
+            raise PartitionError("the source group has no committed offset here and fallback is fail")
+        policy, prefix = rule.fallback, "fallback-"
+    else:
+        prefix = ""
+    if policy == "earliest":
+        return bounds["start"], prefix + "earliest"
+    if policy == "latest":
+        return bounds["stable"], prefix + "latest"
+    if policy == "timestamp":
+        at = bounds.get("at_time")
+        if at is None:
+            raise PartitionError("no offset for the timestamp was fetched")
+        if at < 0:
+            return bounds["stable"], "timestamp-none-after"
+        return at, "timestamp"
+    if policy == "translate":
+        if omap is None:
+            raise PartitionError("policy translate needs an offset map")
+        try:
+            offset, case = omap.translate(topic, partition, source_offset)
+        except offsetmap.TranslationError as exc:
+            raise PartitionError(str(exc))
+        if offset is None:
+            raise PartitionError("the offset map of %s:%d has no target position" % (topic, partition))
+        return offset, "translate-" + case
+    raise PartitionError("unknown policy %r" % policy)
+
+
+def check_in_log(offset, bounds):
+    """Why ``offset`` is outside the target partition's log, or None."""
+    if offset > bounds["end"]:
+        return "offset %d is beyond the target log end %d" % (offset, bounds["end"])
+    if offset < bounds["start"]:
+        return "offset %d is below the target log start %d (deleted by retention)" % (offset, bounds["start"])
+    return None
+
+
+def group_diff(rows):
+    """``{topic: {partition: offset}}`` before (current) and after (new) of one group's rows."""
+    before, after = {}, {}
+    for r in rows:
+        if r["current_offset"] is not None:
+            before.setdefault(r["topic"], {})[str(r["partition"])] = r["current_offset"]
+        after.setdefault(r["topic"], {})[str(r["partition"])] = r["offset"] if r["offset"] is not None else r["current_offset"]
+    return before, after
+
+
+# ---------------------------------------------------------------------------------------------
+# Batched reads
+# ---------------------------------------------------------------------------------------------
+def _collect(cluster, submit, keys, what, attempts=4):
+    """Run a per-item batch call; retry items that failed with a retriable error. ``(ok, errors)``."""
+    ok, errors = {}, {}
+    pending = list(keys)
+    for attempt in range(attempts):
+        if not pending:
+            break
+        try:
+            futures = submit(pending)
+        except Exception as exc:
+            raise cluster.fail(what, exc)
+        got, failed = cluster.results(futures, what)
+        ok.update(got)
+        errors = dict((k, v) for k, v in errors.items() if k not in got)
+        errors.update(failed)
+        pending = [k for k, v in failed.items() if any(code in v for code in _RETRIABLE)]
+        if pending and attempt + 1 < attempts:
+            time.sleep(min(0.5 * (attempt + 1), max(cluster.timeout(2.0) - 0.1, 0.01)))
+    return ok, errors
+
+
+def list_source_groups(cluster, pattern=None):
+    """Ids of the cluster's consumer groups, filtered by a regular expression (``re.search``)."""
+    fut = cluster.admin.list_consumer_groups(**cluster.request_kwargs())
+    res = cluster.result(fut, "list consumer groups")
+    ids = sorted(g.group_id for g in res.valid)
+    if pattern:
+        rx = re.compile(pattern)
+        ids = [g for g in ids if rx.search(g)]
+    return ids
+
+
+def committed_offsets(cluster, groups, require_stable=False):
+    """``{group: {(topic, partition): offset}}`` of committed offsets (one call per group, concurrent)."""
+    def submit(names):
+        futures = {}
+        kwargs = cluster.request_kwargs()
+        if require_stable:
+            kwargs["require_stable"] = True
+        for g in names:
+            futures.update(cluster.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)], **kwargs))
+        return futures
+
+    ok, errors = _collect(cluster, submit, groups, "list consumer group offsets")
+    if errors:
+        raise KafkaOpsError("%s: listing committed offsets failed: %s" % (
+            cluster, "; ".join("%s: %s" % kv for kv in sorted(errors.items()))), groups=sorted(errors))
+    out = {}
+    for g, res in ok.items():
+        offsets = {}
+        for tp in res.topic_partitions or []:
+            if tp.error is None and tp.offset >= 0:
+                offsets[(tp.topic, tp.partition)] = tp.offset
+        out[g] = offsets
+    return out
+
+
+def describe_groups(cluster, groups):
+    """``{group: {"state": str, "members": int, "type": str}}`` (one batched call)."""
+    def submit(names):
+        return cluster.admin.describe_consumer_groups(list(names), **cluster.request_kwargs())
+
+    ok, errors = _collect(cluster, submit, groups, "describe consumer groups")
+    out = {}
+    for g in groups:
+        if g in ok:
+            d = ok[g]
+            out[g] = {"state": _name(d.state), "members": len(d.members or []), "type": _name(getattr(d, "type", None))}
+        elif "GROUP_ID_NOT_FOUND" in errors.get(g, ""):
+            out[g] = {"state": "DEAD", "members": 0, "type": None}
+        else:
+            raise KafkaOpsError("%s: describing group %r failed: %s" % (cluster, g, errors.get(g)))
+    return out
+
+
+def _name(value):
+    if value is None:
+        return None
+    return getattr(value, "name", str(value))
+
+
+def topic_partitions(cluster, topics):
+    """``({topic: partition count}, [missing topics])`` from one describe_topics call."""
+    if not topics:
+        return {}, []
+
+    def submit(names):
+        return cluster.admin.describe_topics(TopicCollection(list(names)), **cluster.request_kwargs())
+
+    ok, errors = _collect(cluster, submit, topics, "describe topics")
+    counts = dict((t, len(d.partitions)) for t, d in ok.items())
+    missing = []
+    for t, text in errors.items():
+        if "UNKNOWN_TOPIC" in text:
+            missing.append(t)
+        else:
+            raise KafkaOpsError("%s: describing topic %r failed: %s" % (cluster, t, text))
+    return counts, sorted(missing)
+
+
+def partition_bounds(cluster, tps, timestamps=None):
+    """``{(topic, partition): {"start", "end", "stable", "at_time"}}`` of target partitions.
+
+    One list_offsets call per kind of offset (log start, high watermark, last stable offset, and
+    one per distinct timestamp), all issued before any is awaited.
+    """
+    tps = sorted(set(tps))
+    if not tps:
+        return {}
+    timestamps = timestamps or {}
+    kwargs = cluster.request_kwargs()
+    calls = [("start", OffsetSpec.earliest(), IsolationLevel.READ_UNCOMMITTED, tps),
+             ("end", OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED, tps),
+             ("stable", OffsetSpec.latest(), IsolationLevel.READ_COMMITTED, tps)]
+    by_ts = {}
+    for tp, ts in timestamps.items():
+        by_ts.setdefault(ts, []).append(tp)
+    for ts, members in sorted(by_ts.items()):
+        calls.append((("at_time", ts), OffsetSpec.for_timestamp(ts), IsolationLevel.READ_UNCOMMITTED, sorted(members)))
+    futures = {}
+    for kind, spec, isolation, members in calls:
+        request = dict((TopicPartition(t, p), spec) for t, p in members)
+        try:
+            futs = cluster.admin.list_offsets(request, isolation_level=isolation, **kwargs)
+        except Exception as exc:
+            raise cluster.fail("list offsets", exc)
+        for tp, fut in futs.items():
+            futures[(kind, tp.topic, tp.partition)] = fut
+    ok, errors = cluster.results(futures, "list offsets")
+    if errors:
+        first = sorted(errors.items())[:5]
+        raise KafkaOpsError("%s: listing offsets failed for %d partition(s): %s" % (
+            cluster, len(errors), "; ".join("%s %s:%d: %s" % (k[0], k[1], k[2], v) for k, v in first)))
+    out = dict((tp, {}) for tp in tps)
+    for (kind, topic, partition), info in ok.items():
+        if isinstance(kind, tuple):
+            if timestamps.get((topic, partition)) == kind[1]:
+                out[(topic, partition)]["at_time"] = info.offset
+        else:
+            out[(topic, partition)][kind] = info.offset
+    return out
+
+
+def load_offset_map(target, topic=None, path=None):
+    """The offset map from a checkpoint file (``path``) or the map topic on the target."""
+    try:
+        if path:
+            return offsetmap.OffsetMap.from_file(path)
+        return offsetmap.load_from_topic(target, topic or offsetmap.DEFAULT_TOPIC)
+    except (IOError, OSError) as exc:
+        raise KafkaOpsError("cannot read offset_map_file %s: %s" % (path, exc))
+    except (ValueError, KeyError, TypeError) as exc:  # TranslationError, bad JSON, missing fields
+        raise KafkaOpsError("cannot use the offset map (%s): %s" % (path or "topic %s" % (topic or offsetmap.DEFAULT_TOPIC), exc))
+
+
+def alter_offsets(cluster, changes):
+    """Alter each group's offsets: ``changes`` is ``{group: [(topic, partition, offset), ...]}``.
+
+    One call per group (the API takes one group per request), all issued before any is awaited.
+    Returns ``(done groups, {group: error})``.
+    """
+    requests = [ConsumerGroupTopicPartitions(g, [TopicPartition(t, p, o) for t, p, o in rows])
+                for g, rows in sorted(changes.items())]
+    futures = {}
+    kwargs = cluster.request_kwargs()
+    for req in requests:
+        try:
+            futures.update(cluster.admin.alter_consumer_group_offsets([req], **kwargs))
+        except Exception as exc:
+            raise cluster.fail("alter offsets of group %r" % req.group_id, exc)
+    ok, errors = cluster.results(futures, "alter consumer group offsets")
+    done = []
+    for g, res in ok.items():
+        bad = ["%s:%d: %s" % (tp.topic, tp.partition, tp.error.str()) for tp in (res.topic_partitions or []) if tp.error]
+        if bad:
+            errors[g] = "; ".join(bad)
+        else:
+            done.append(g)
+    return sorted(done), errors
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole job
+# ---------------------------------------------------------------------------------------------
+def sync_groups(source, target, params, check_mode=False):
+    """Plan, validate and (unless ``check_mode``) apply; return the result dict or raise KafkaOpsError.
+
+    ``params`` holds the module options: ``groups``, ``group_pattern``, ``policy``, ``timestamp``,
+    ``fallback``, ``offset_map_topic``, ``offset_map_file``, ``fail_on_active``.
+    """
+    requests, default, errors = normalize_request(params)
+    if errors:
+        raise KafkaOpsError("invalid options: %s" % "; ".join(errors), errors=errors)
+    if requests is None:
+        names = list_source_groups(source, params.get("group_pattern"))
+        requests = [GroupRequest(n, None, default, {}) for n in names]
+    names = [r.name for r in requests]
+    result = {"changed": False, "groups": [], "skipped": [], "warnings": []}
+    if not names:
+        result["warnings"].append("no source group matches group_pattern %r" % params.get("group_pattern"))
+        return result
+
+    # 1. read: source commits (stable: transactional commits settled), group states on both sides,
+    # target commits.
+    source_committed = committed_offsets(source, names, require_stable=True)
+    source_states = describe_groups(source, names)
+    target_states = describe_groups(target, names)
+    target_committed = committed_offsets(target, names)
+
+    # 2. which topics, which rules; the offset map when any rule translates.
+    wanted_topics = {}
+    problems = []
+    for req in requests:
+        topics = req.topics if req.topics is not None else sorted(set(t for t, _ in source_committed[req.name]))
+        wanted_topics[req.name] = topics
+        if not topics:
+            if params.get("groups") is not None:
+                problems.append("group %r has no committed offsets on the source: give its topics" % req.name)
+            else:
+                result["warnings"].append("source group %r has no committed offsets: left alone" % req.name)
+    uses_translate = any(req.rule_for(t).policy == "translate" for req in requests for t in wanted_topics[req.name])
+    omap = None
+    if uses_translate:
+        omap = load_offset_map(target, params.get("offset_map_topic"), params.get("offset_map_file"))
+
+    def target_topic_of(topic):
+        if omap is not None:
+            for (t, _), pm in omap.partitions.items():
+                if t == topic:
+                    return pm.target_topic
+        return topic
+
+    all_target_topics = sorted(set(target_topic_of(t) for ts in wanted_topics.values() for t in ts))
+    counts, missing = topic_partitions(target, all_target_topics)
+    for t in missing:
+        users = sorted(r.name for r in requests if t in [target_topic_of(x) for x in wanted_topics[r.name]])
+        problems.append("topic %r does not exist on the target (groups %s)" % (t, ", ".join(users)))
+
+    # Rows: one per (group, topic, partition) of the target topic.
+    rows_by_group = {}
+    timestamps = {}
+    for req in requests:
+        rows = []
+        committed = source_committed[req.name]
+        for topic in wanted_topics[req.name]:
+            ttopic = target_topic_of(topic)
+            if ttopic not in counts:
+                continue
+            rule = req.rule_for(topic)
+            nparts = counts[ttopic]
+            extra = sorted(p for (t, p) in committed if t == topic and p >= nparts)
+            if extra:
+                problems.append("group %r committed partitions %s of %r on the source, but the target topic %r has only %d"
+                                % (req.name, extra, topic, ttopic, nparts))
+            for p in range(nparts):
+                row = {"topic": ttopic, "partition": p, "policy": rule.policy,
+                       "source_offset": committed.get((topic, p)), "_rule": rule, "_source_topic": topic}
+                if ttopic != topic:
+                    row["source_topic"] = topic
+                if rule.policy == "timestamp":
+                    timestamps[(ttopic, p)] = rule.timestamp
+                rows.append(row)
+        rows_by_group[req.name] = rows
+    conflicting = {}
+    for req in requests:
+        for row in rows_by_group[req.name]:
+            tp = (row["topic"], row["partition"])
+            if row["policy"] == "timestamp" and timestamps.get(tp) != row["_rule"].timestamp:
+                conflicting[tp] = True
+    bounds = partition_bounds(target, [(r["topic"], r["partition"]) for rows in rows_by_group.values() for r in rows],
+                              timestamps)
+    if conflicting:
+        # Two groups ask for different timestamps on one partition: ask again per timestamp.
+        for req in requests:
+            for row in rows_by_group[req.name]:
+                tp = (row["topic"], row["partition"])
+                if tp in conflicting and row["policy"] == "timestamp":
+                    row["_at_time"] = partition_bounds(target, [tp], {tp: row["_rule"].timestamp})[tp]["at_time"]
+
+    # 3. plan and validate every partition.
+    for req in requests:
+        rows = rows_by_group[req.name]
+        current = target_committed.get(req.name, {})
+        for row in rows:
+            tp = (row["topic"], row["partition"])
+            b = dict(bounds[tp])
+            if "_at_time" in row:
+                b["at_time"] = row["_at_time"]
+            row["current_offset"] = current.get(tp)
+            row["log_start"], row["log_end"] = b["start"], b["end"]
+            try:
+                offset, how = plan_partition(row["_rule"], row["source_offset"], b, omap, row["_source_topic"], row["partition"])
+            except PartitionError as exc:
+                problems.append("group %r %s:%d: %s" % (req.name, row["topic"], row["partition"], exc))
+                row["offset"], row["how"] = None, "error"
+                continue
+            row["offset"], row["how"] = offset, how
+            row["fallback"] = how.startswith("fallback-")
+            outside = check_in_log(offset, b)
+            if outside:
+                problems.append("group %r %s:%d: %s" % (req.name, row["topic"], row["partition"], outside))
+            if how == "translate-after_copied" and row["source_offset"] is not None:
+                pm = omap.partitions.get((row["_source_topic"], row["partition"]))
+                if pm is not None and pm.source_next is not None and row["source_offset"] > pm.source_next:
+                    result["warnings"].append(
+                        "group %r %s:%d: the source group committed %d, past the copied data (source_next %d); "
+                        "if the copy is still running, translate again once it has caught up"
+                        % (req.name, row["topic"], row["partition"], row["source_offset"], pm.source_next))
+            row["changed"] = offset != row["current_offset"]
+
+    if problems:
+        raise KafkaOpsError("nothing was changed: %s" % "; ".join(problems), problems=problems,
+                            groups=_public_groups(requests, rows_by_group, source_states, target_states))
+
+    # Active groups: skipped (or the task fails) before anything is altered.
+    active = []
+    for req in requests:
+        st = target_states[req.name]
+        if st["members"] > 0 or (st["state"] or "UNKNOWN") not in _IDLE_STATES:
+            active.append(req.name)
+    if active and params.get("fail_on_active"):
+        raise KafkaOpsError("nothing was changed: group(s) %s have active members on the target; stop their consumers first"
+                            % ", ".join(sorted(active)), active=sorted(active),
+                            groups=_public_groups(requests, rows_by_group, source_states, target_states))
+    for req in requests:
+        st = source_states[req.name]
+        if st["members"] > 0 and any(r["policy"] == "translate" for r in rows_by_group[req.name]):
+            result["warnings"].append("group %r still has %d active member(s) on the source: its committed offsets may "
+                                      "move on after this translation" % (req.name, st["members"]))
+
+    changes = {}
+    for req in requests:
+        if req.name in active:
+            continue
+        rows = [r for r in rows_by_group[req.name] if r["changed"]]
+        if rows:
+            changes[req.name] = [(r["topic"], r["partition"], r["offset"]) for r in rows]
+
+    groups_out = _public_groups(requests, rows_by_group, source_states, target_states)
+    for g in groups_out:
+        if g["name"] in active:
+            g["status"] = "skipped_active"
+        elif g["name"] in changes:
+            g["status"] = "changed"
+        else:
+            g["status"] = "unchanged"
+    result["groups"] = groups_out
+    result["skipped"] = sorted(active)
+    result["changed"] = bool(changes)
+    result["diff"] = _diff(groups_out, changes)
+
+    if changes and not check_mode:
+        done, failed = alter_offsets(target, changes)
+        for g in groups_out:
+            if g["name"] in failed:
+                g["status"] = "failed"
+                g["error"] = failed[g["name"]]
+        if failed:
+            raise KafkaOpsError("altering offsets failed for group(s) %s (groups %s were altered): %s" % (
+                ", ".join(sorted(failed)), ", ".join(done) or "none",
+                "; ".join("%s: %s" % kv for kv in sorted(failed.items()))),
+                changed=bool(done), groups=groups_out, altered=done, failed=sorted(failed))
+    return result
+
+
+def _public_groups(requests, rows_by_group, source_states, target_states):
+    out = []
+    for req in requests:
+        rows = []
+        for r in rows_by_group.get(req.name, []):
+            rows.append(dict((k, v) for k, v in r.items() if not k.startswith("_")))
+        out.append({"name": req.name,
+                    "source_state": source_states.get(req.name, {}).get("state"),
+                    "target_state": target_states.get(req.name, {}).get("state"),
+                    "target_members": target_states.get(req.name, {}).get("members"),
+                    "partitions": rows})
+    return out
+
+
+def _diff(groups_out, changes):
+    before, after = {}, {}
+    for g in groups_out:
+        if g["name"] not in changes:
+            continue
+        changed_rows = [r for r in g["partitions"] if r.get("changed")]
+        b, a = group_diff(changed_rows)
+        before[g["name"]], after[g["name"]] = b, a
+    return {"before": before, "after": after}

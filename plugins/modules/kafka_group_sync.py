@@ -1,0 +1,342 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kafkaops.migration contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: kafka_group_sync
+short_description: Create consumer groups on the target cluster with committed offsets where they must start
+version_added: 0.1.0
+description:
+  - Commits, on the O(target) cluster, an offset for every partition of the topics each consumer group
+    consumes, so that new consumers of the group start at a defined place whatever their
+    C(auto.offset.reset) says (procedure steps 4 and 6).
+  - The groups and their topics come from the committed offsets on the O(source) cluster, or from O(groups).
+  - Where each group starts is set by a policy, for all groups (O(policy)), per group (O(groups[].policy))
+    or per group and topic (O(groups[].topic_policies)).
+  - Everything is read and validated first; if any group, topic or offset is wrong the task fails and
+    nothing is changed on the target. Only partitions whose committed offset differs are written, so a
+    second run reports no change.
+  - Kafka only lets the offsets of a group be altered while it has no active members. A group with
+    members on the target is never forced; it is skipped and listed in RV(skipped), or the task fails
+    with O(fail_on_active=true).
+author: kafkaops.migration contributors (@kafkaops)
+extends_documentation_fragment:
+  - kafkaops.migration.connection
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - Shows, per group, topic and partition, the committed offset on the target before and after.
+  platform:
+    platforms: all
+options:
+  groups:
+    description:
+      - The groups to create or update on the target, with optional per-group settings.
+      - When omitted, every consumer group of the source that matches O(group_pattern) is synced with
+        the topics it has committed offsets for.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description:
+          - Consumer group id (the same on both clusters).
+        type: str
+        required: true
+      topics:
+        description:
+          - Topics of the group. Every partition of each topic on the target gets a committed offset.
+          - When omitted, the topics the source group has committed offsets for.
+        type: list
+        elements: str
+      policy:
+        description:
+          - Policy for this group; overrides O(policy).
+        type: str
+        choices: [earliest, latest, translate, timestamp]
+      timestamp:
+        description:
+          - Timestamp for policy V(timestamp) in this group; overrides O(timestamp).
+        type: raw
+      fallback:
+        description:
+          - Fallback for this group; overrides O(fallback).
+        type: str
+        choices: [earliest, latest, fail]
+      topic_policies:
+        description:
+          - Per-topic overrides within this group.
+        type: list
+        elements: dict
+        suboptions:
+          topic:
+            description:
+              - Topic the settings apply to.
+            type: str
+            required: true
+          policy:
+            description:
+              - Policy for this topic of this group.
+            type: str
+            choices: [earliest, latest, translate, timestamp]
+          timestamp:
+            description:
+              - Timestamp for policy V(timestamp).
+            type: raw
+          fallback:
+            description:
+              - Fallback for policy V(translate).
+            type: str
+            choices: [earliest, latest, fail]
+  group_pattern:
+    description:
+      - Without O(groups), only the source groups whose id matches this regular expression (searched
+        anywhere in the id) are synced.
+    type: str
+  policy:
+    description:
+      - Where the groups start on the target, unless overridden per group or topic.
+      - V(earliest) is the target log start offset; the usual choice before any data was copied and
+        while the producers still write to the source.
+      - V(latest) is the target log end (the last stable offset, so records of an open transaction
+        are not skipped).
+      - V(translate) is the target offset of the first record the source group has not consumed yet,
+        read from the offset map that the data copy (M(kafkaops.migration.kafka_mirror)) keeps; see
+        O(offset_map_topic) and O(offset_map_file). The translated offset must lie within the target
+        log, and a committed source offset below the first copied record is an error, never a guess.
+      - V(timestamp) is the first target offset whose record timestamp is at or after O(timestamp),
+        or the log end when there is none.
+    type: str
+    choices: [earliest, latest, translate, timestamp]
+    default: earliest
+  timestamp:
+    description:
+      - Time for policy V(timestamp), as milliseconds since the epoch or an ISO 8601 date-time with a
+        time zone (for example V(2026-11-28T06:00:00Z)).
+    type: raw
+  fallback:
+    description:
+      - What partitions get when the policy is V(translate) and the source group has no committed
+        offset there; V(earliest), V(latest), or V(fail) the task.
+      - The result states, per partition, when the fallback was used.
+      - The other policies do not depend on the source group's offsets.
+    type: str
+    choices: [earliest, latest, fail]
+    default: earliest
+  offset_map_topic:
+    description:
+      - Topic on the target cluster holding the offset map, read with C(read_committed).
+      - Ignored when O(offset_map_file) is given.
+    type: str
+    default: kafkaops.mirror.offsets
+  offset_map_file:
+    description:
+      - "JSON checkpoint file with the offset map (C({\"format\": 1, \"partitions\": [...]})), used
+        instead of O(offset_map_topic)."
+    type: path
+  fail_on_active:
+    description:
+      - Fail, changing nothing, when a group has active members on the target. By default such
+        groups are skipped and listed in RV(skipped).
+    type: bool
+    default: false
+notes:
+  - The source group's committed offsets are read with C(require_stable), so offsets committed
+    inside an open transaction are settled first.
+  - Topics keep their names on the target unless the offset map names another C(target_topic).
+  - Every describe and list call covers all groups and partitions at once; offsets are altered with one
+    call per group (the Kafka API takes one group per request), all issued concurrently.
+seealso:
+  - module: kafkaops.migration.kafka_lag_wait
+  - module: kafkaops.migration.kafka_mirror
+"""
+
+EXAMPLES = r"""
+- name: Step 4 - create every source group on the target at the start of the (still empty) topics
+  kafkaops.migration.kafka_group_sync:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    policy: earliest
+
+- name: Step 6 - start the groups where they stopped on the source, through the offset map
+  kafkaops.migration.kafka_group_sync:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    policy: translate
+    fallback: fail
+    fail_on_active: true
+    groups:
+      - name: billing
+      - name: audit
+        topics: [orders, payments]
+        topic_policies:
+          - topic: payments
+            policy: timestamp
+            timestamp: "2026-11-28T06:00:00Z"
+
+- name: Translate from a checkpoint file exported by the data copy, showing the changes first
+  kafkaops.migration.kafka_group_sync:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    group_pattern: "^shop-"
+    policy: translate
+    offset_map_file: /var/lib/kafkaops/offset-map.json
+  check_mode: true
+  diff: true
+  register: plan
+"""
+
+RETURN = r"""
+groups:
+  description: Every group considered, with what was (or, in check mode, would be) committed.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Group id.
+      type: str
+    status:
+      description: V(changed), V(unchanged), V(skipped_active) (members on the target) or V(failed).
+      type: str
+    source_state:
+      description: State of the group on the source (for example V(EMPTY), V(STABLE), V(DEAD)).
+      type: str
+    target_state:
+      description: State of the group on the target before the change.
+      type: str
+    target_members:
+      description: Number of active members on the target.
+      type: int
+    partitions:
+      description: One entry per partition of the group's topics on the target.
+      type: list
+      elements: dict
+      contains:
+        topic:
+          description: Target topic.
+          type: str
+        partition:
+          description: Partition number.
+          type: int
+        policy:
+          description: The policy configured for this group and topic.
+          type: str
+        source_offset:
+          description: The source group's committed offset, or null when it has none.
+          type: int
+        current_offset:
+          description: The committed offset on the target before the change, or null.
+          type: int
+        offset:
+          description: The offset committed on the target.
+          type: int
+        how:
+          description:
+            - What decided the offset. V(earliest), V(latest), V(timestamp), V(timestamp-none-after) (no
+              record that recent, log end), V(translate-mapped) (the record was copied),
+              V(translate-gap) (the next records were never copied - compacted, aborted or markers - so
+              the next copied one), V(translate-after_copied) (the group had consumed everything copied),
+              V(fallback-earliest) or V(fallback-latest).
+          type: str
+        fallback:
+          description: True when the source group had no committed offset and O(fallback) was used.
+          type: bool
+        changed:
+          description: Whether this partition's committed offset changes.
+          type: bool
+        log_start:
+          description: Target log start offset.
+          type: int
+        log_end:
+          description: Target log end offset (high watermark).
+          type: int
+  sample:
+    - name: billing
+      status: changed
+      source_state: EMPTY
+      target_state: DEAD
+      target_members: 0
+      partitions:
+        - {topic: orders, partition: 0, policy: translate, source_offset: 1200, current_offset: null,
+           offset: 1215, how: translate-mapped, fallback: false, changed: true, log_start: 0, log_end: 1300}
+        - {topic: orders, partition: 1, policy: translate, source_offset: null, current_offset: null,
+           offset: 0, how: fallback-earliest, fallback: true, changed: true, log_start: 0, log_end: 17}
+skipped:
+  description: Groups left alone because they have active members on the target.
+  returned: always
+  type: list
+  elements: str
+  sample: [reporting]
+diff:
+  description: Per group, topic and partition, the committed offsets before and after (changed partitions only).
+  returned: when diff mode is on
+  type: dict
+  sample: {before: {billing: {orders: {"0": 1100}}}, after: {billing: {orders: {"0": 1215}}}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.kafkaops.migration.plugins.module_utils import args
+from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
+from ansible_collections.kafkaops.migration.plugins.module_utils.groups import FALLBACKS, POLICIES, sync_groups
+from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import DEFAULT_TOPIC
+from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
+
+
+def argument_spec():
+    spec = args.source_target_argument_spec()
+    topic_policy = dict(
+        topic=dict(type="str", required=True),
+        policy=dict(type="str", choices=list(POLICIES)),
+        timestamp=dict(type="raw"),
+        fallback=dict(type="str", choices=list(FALLBACKS)),
+    )
+    group = dict(
+        name=dict(type="str", required=True),
+        topics=dict(type="list", elements="str"),
+        policy=dict(type="str", choices=list(POLICIES)),
+        timestamp=dict(type="raw"),
+        fallback=dict(type="str", choices=list(FALLBACKS)),
+        topic_policies=dict(type="list", elements="dict", options=topic_policy),
+    )
+    spec.update(
+        groups=dict(type="list", elements="dict", options=group),
+        group_pattern=dict(type="str"),
+        policy=dict(type="str", default="earliest", choices=list(POLICIES)),
+        timestamp=dict(type="raw"),
+        fallback=dict(type="str", default="earliest", choices=list(FALLBACKS)),
+        offset_map_topic=dict(type="str", default=DEFAULT_TOPIC),
+        offset_map_file=dict(type="path"),
+        fail_on_active=dict(type="bool", default=False),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[("groups", "group_pattern")])
+    deadline = Deadline(module.params["timeout"])
+    source, target = args.clusters(module, ["source", "target"], deadline)
+    try:
+        result = sync_groups(source, target, module.params, check_mode=module.check_mode)
+    except KafkaOpsError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    diff = result.pop("diff", None)
+    for warning in result.pop("warnings", []):
+        module.warn(warning)
+    if module._diff and diff is not None:
+        result["diff"] = diff
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""kafka_group_sync's plain-Python core without Kafka: options, policies, offsets, diff."""
+
+import pytest
+
+from ansible_collections.kafkaops.migration.plugins.module_utils import groups
+from ansible_collections.kafkaops.migration.plugins.module_utils.groups import (
+    PartitionError,
+    Rule,
+    check_in_log,
+    group_diff,
+    normalize_request,
+    parse_timestamp,
+    plan_partition,
+)
+from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import OffsetMap, progress_record
+
+BOUNDS = {"start": 5, "end": 40, "stable": 37, "at_time": 20}
+
+
+def params(**kw):
+    base = {"groups": None, "group_pattern": None, "policy": "earliest", "timestamp": None, "fallback": "earliest"}
+    base.update(kw)
+    return base
+
+
+# -- names and timestamps ------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["orders", "a.b_c-D9", "x" * 249])
+def test_legal_topic_names(name):
+    assert groups.topic_name_error(name) is None
+
+
+@pytest.mark.parametrize("name", ["", ".", "..", "a b", "a:b", "ä", "x" * 250, None, 5])
+def test_illegal_topic_names(name):
+    assert groups.topic_name_error(name)
+
+
+@pytest.mark.parametrize("name", ["", "  ", " lead", "trail ", "tab\there", None])
+def test_bad_group_names(name):
+    assert groups.group_name_error(name)
+
+
+def test_group_names_may_hold_characters_topics_may_not():
+    assert groups.group_name_error("billing:v2 (eu)") is None
+
+
+@pytest.mark.parametrize("value, ms", [
+    (1764309600000, 1764309600000),
+    ("1764309600000", 1764309600000),
+    ("2025-11-28T06:00:00Z", 1764309600000),
+    ("2025-11-28T07:00:00+01:00", 1764309600000),
+    ("2025-11-28T06:00:00.250Z", 1764309600250),
+    (None, None),
+])
+def test_parse_timestamp(value, ms):
+    assert parse_timestamp(value) == ms
+
+
+@pytest.mark.parametrize("value, message", [
+    ("2025-11-28T06:00:00", "no time zone"),
+    ("yesterday", "neither milliseconds"),
+    ("-5", "before 1970"),
+    (True, "milliseconds since the epoch"),
+])
+def test_bad_timestamps(value, message):
+    with pytest.raises(ValueError, match=message):
+        parse_timestamp(value)
+
+
+# -- options -> requests -------------------------------------------------------------------------
+def test_group_and_topic_overrides_resolve_in_order():
+    reqs, default, errors = normalize_request(params(
+        policy="translate", fallback="fail",
+        groups=[{"name": "a"},
+                {"name": "b", "policy": "timestamp", "timestamp": "1000", "topics": ["t2", "t1", "t1"],
+                 "topic_policies": [{"topic": "t2", "policy": "latest"}]}]))
+    assert errors == []
+    a, b = reqs
+    assert a.topics is None and a.rule_for("x") == Rule("translate", None, "fail")
+    assert b.topics == ["t1", "t2"]
+    assert b.rule_for("t1") == Rule("timestamp", 1000, "fail")
+    assert b.rule_for("t2") == Rule("latest", 1000, "fail")
+
+
+def test_without_groups_the_pattern_is_used():
+    reqs, default, errors = normalize_request(params(group_pattern="^shop-", policy="latest"))
+    assert reqs is None and errors == [] and default.policy == "latest"
+
+
+def test_every_bad_option_is_reported_at_once():
+    _, _, errors = normalize_request(params(groups=[
+        {"name": ""}, {"name": "ok", "topics": ["bad topic"]}, {"name": "ok"},
+        {"name": "ts", "policy": "timestamp"},
+        {"name": "tp", "topics": ["a"], "topic_policies": [{"topic": "b"}, {"topic": "a", "timestamp": "soon"}]},
+        {"name": "empty", "topics": []},
+    ]))
+    text = "\n".join(errors)
+    assert "groups[0]: group name must be a non-empty string" in text
+    assert "group 'ok': topic name 'bad topic' is illegal" in text
+    assert "group 'ok' is listed twice" in text
+    assert "group 'ts': policy timestamp needs a timestamp" in text
+    assert "topic_policies names topic 'b', which is not in its topics" in text
+    assert "group 'tp' topic 'a': timestamp 'soon' is neither" in text
+    assert "group 'empty': topics is empty" in text
+    assert len(errors) == 7
+
+
+def test_bad_pattern_and_empty_group_list():
+    assert "not a regular expression" in normalize_request(params(group_pattern="("))[2][0]
+    assert "groups is empty" in normalize_request(params(groups=[]))[2][0]
+
+
+def test_default_timestamp_policy_needs_a_timestamp():
+    _, _, errors = normalize_request(params(policy="timestamp", groups=[{"name": "g"}]))
+    assert errors == ["group 'g': policy timestamp needs a timestamp"]
+
+
+# -- plan_partition ------------------------------------------------------------------------------
+def test_earliest_latest_and_timestamp():
+    assert plan_partition(Rule("earliest"), 12, BOUNDS) == (5, "earliest")
+    assert plan_partition(Rule("latest"), None, BOUNDS) == (37, "latest")   # last stable, not the high watermark
+    assert plan_partition(Rule("timestamp", 1), None, BOUNDS) == (20, "timestamp")
+    assert plan_partition(Rule("timestamp", 1), None, dict(BOUNDS, at_time=-1)) == (37, "timestamp-none-after")
+
+
+def _map():
+    omap = OffsetMap()
+    omap.add_record(progress_record("orders", 0, [(10, 5), (11, 6), (14, 7)], 15, 9)[1])
+    return omap
+
+
+def test_translate_uses_the_map():
+    omap = _map()
+    assert plan_partition(Rule("translate"), 11, BOUNDS, omap, "orders", 0) == (6, "translate-mapped")
+    assert plan_partition(Rule("translate"), 12, BOUNDS, omap, "orders", 0) == (7, "translate-gap")
+    assert plan_partition(Rule("translate"), 15, BOUNDS, omap, "orders", 0) == (9, "translate-after_copied")
+
+
+def test_translate_errors_become_partition_errors():
+    omap = _map()
+    with pytest.raises(PartitionError, match="below the first copied offset 10"):
+        plan_partition(Rule("translate"), 3, BOUNDS, omap, "orders", 0)
+    with pytest.raises(PartitionError, match="no entry for orders:1"):
+        plan_partition(Rule("translate"), 3, BOUNDS, omap, "orders", 1)
+    with pytest.raises(PartitionError, match="needs an offset map"):
+        plan_partition(Rule("translate"), 3, BOUNDS, None, "orders", 0)
+
+
+@pytest.mark.parametrize("fallback, expected", [("earliest", (5, "fallback-earliest")), ("latest", (37, "fallback-latest"))])
+def test_translate_without_a_source_commit_uses_the_fallback(fallback, expected):
+    # The map is not even consulted: nothing to translate.
+    assert plan_partition(Rule("translate", None, fallback), None, BOUNDS, None, "orders", 0) == expected
+
+
+def test_fallback_fail():
+    with pytest.raises(PartitionError, match="no committed offset here and fallback is fail"):
+        plan_partition(Rule("translate", None, "fail"), None, BOUNDS, _map(), "orders", 0)
+
+
+def test_fallback_only_applies_to_translate():
+    assert plan_partition(Rule("earliest", None, "fail"), None, BOUNDS) == (5, "earliest")
+
+
+def test_offsets_outside_the_log():
+    assert check_in_log(40, BOUNDS) is None
+    assert check_in_log(5, BOUNDS) is None
+    assert "beyond the target log end 40" in check_in_log(41, BOUNDS)
+    assert "below the target log start 5" in check_in_log(4, BOUNDS)
+
+
+# -- diff ----------------------------------------------------------------------------------------
+def test_group_diff_shows_current_and_new_offsets():
+    rows = [{"topic": "a", "partition": 0, "current_offset": 3, "offset": 7},
+            {"topic": "a", "partition": 1, "current_offset": None, "offset": 0},
+            {"topic": "b", "partition": 0, "current_offset": 9, "offset": 2}]
+    before, after = group_diff(rows)
+    assert before == {"a": {"0": 3}, "b": {"0": 9}}
+    assert after == {"a": {"0": 7, "1": 0}, "b": {"0": 2}}
