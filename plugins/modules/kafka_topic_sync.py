@@ -1,0 +1,319 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kafkaops.migration contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: kafka_topic_sync
+short_description: Copy topic metadata (partitions, replication factor, configs) from the source to the target cluster
+version_added: 0.1.0
+author: kafkaops.migration contributors (@kafkaops)
+description:
+  - Step 3 of the migration procedure. Creates the source's topics that are missing on the target with the
+    source's partition count, a mapped replication factor and the source's topic-level config overrides.
+  - Adds partitions to target topics that have fewer than on the source. A target topic with more partitions
+    than the source is reported in RV(drift) and a warning, never changed.
+  - Reports config drift between the source's overrides and the target's effective values in RV(drift);
+    with O(align_configs=true) aligns them with incremental alter configs.
+  - Internal topics are never copied, whatever the patterns say - names starting with C(__) (C(__consumer_offsets),
+    C(__transaction_state), probes), C(_confluent*), C(_schemas), MirrorMaker 2 and Connect internals
+    (C(*.internal), C(heartbeats), C(connect-configs), C(connect-offsets), C(connect-status)).
+  - Everything is read with a few batched calls and changed in batches of O(batch_size) topics per request;
+    every per-topic outcome is collected, so a partial failure lists the failed topics in RV(failed_topics) and
+    still returns the ones that succeeded.
+  - Validation (bad patterns, a replication factor larger than the target's broker count, a deny-listed config
+    forced through O(config_overrides), C(min.insync.replicas) above the replication factor with
+    O(min_insync_replicas=fail)) fails the task before anything is changed on the target.
+  - In check mode the create, expand and alter requests are sent with C(validate_only), so the target's own
+    validation (for example a config it does not know) is reported per topic without changing anything.
+options:
+  include:
+    description:
+      - Regular expressions (Python syntax, matched against the whole topic name) of the topics to copy.
+    type: list
+    elements: str
+    default: ['.*']
+  exclude:
+    description:
+      - Regular expressions (matched against the whole topic name) of topics not to copy, even when included.
+      - Excluded topics are listed in RV(skipped_topics).
+    type: list
+    elements: str
+    default: []
+  replication_factor:
+    description:
+      - Replication factor of topics created on the target.
+      - V(auto) uses the smaller of the source topic's replication factor and the target's broker count.
+      - V(keep) uses the source topic's replication factor; the task fails before any change when a topic's
+        replication factor is larger than the target's broker count.
+      - A positive integer uses that number for every created topic.
+      - Existing target topics are never re-replicated; a different replication factor is reported in RV(drift).
+    type: raw
+    default: auto
+  deny_configs:
+    description:
+      - Topic configs never copied, as shell-style patterns (C(confluent.*)). Giving this option replaces the
+        default list; use O(extra_deny_configs) to extend it instead.
+      - The default holds the configs Apache Kafka 4.0 removed (C(message.format.version),
+        C(message.downconversion.enable), C(message.timestamp.difference.max.ms)), the throttled-replica lists
+        (they name source broker ids), vendor keys (C(confluent.*)), tiered-storage settings that belong to the
+        target cluster, and the broker I/O tuning that managed services refuse or manage themselves.
+      - Configs left out are listed per topic in RV(not_copied).
+    type: list
+    elements: str
+    default:
+      - message.format.version
+      - message.downconversion.enable
+      - message.timestamp.difference.max.ms
+      - leader.replication.throttled.replicas
+      - follower.replication.throttled.replicas
+      - confluent.*
+      - remote.storage.enable
+      - remote.log.*
+      - local.retention.ms
+      - local.retention.bytes
+      - flush.messages
+      - flush.ms
+      - file.delete.delay.ms
+      - index.interval.bytes
+      - segment.index.bytes
+      - preallocate
+  extra_deny_configs:
+    description:
+      - More patterns added to O(deny_configs), for example what a managed target refuses.
+    type: list
+    elements: str
+    default: []
+  config_overrides:
+    description:
+      - Topic configs set on every copied topic, on top of (and winning over) the source's values,
+        for example C(min.insync.replicas=2).
+      - A key matching the deny-list fails the task before anything is changed.
+    type: dict
+    default: {}
+  config_sources:
+    description:
+      - Which source values are copied. V(topic) copies the topic-level overrides only (the values set with
+        C(kafka-configs --alter) or at creation).
+      - V(broker) also copies values a topic inherits from the source brokers' settings (static or dynamic),
+        so that a different default on the target does not change the topic's behaviour.
+    type: list
+    elements: str
+    choices: [topic, broker]
+    default: [topic]
+  align_configs:
+    description:
+      - Set the configs of existing target topics that differ from the source (incremental alter, batched).
+      - When false, differences are only reported in RV(drift).
+    type: bool
+    default: false
+  remove_extra_configs:
+    description:
+      - With O(align_configs=true), also delete topic-level overrides the target has and the source has not
+        (deny-listed keys are never touched). When false they are only reported in RV(drift).
+    type: bool
+    default: false
+  min_insync_replicas:
+    description:
+      - What to do when a topic's C(min.insync.replicas) is larger than its replication factor on the target
+        (producers with C(acks=all) could never write).
+      - V(clamp) lowers it to the replication factor and reports it in RV(adjusted); V(fail) fails the task
+        before anything is changed.
+    type: str
+    choices: [clamp, fail]
+    default: clamp
+  batch_size:
+    description:
+      - Topics per create, create-partitions, describe and alter request.
+    type: int
+    default: 500
+extends_documentation_fragment:
+  - kafkaops.migration.connection
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  platform:
+    platforms: posix
+notes:
+  - Only topic metadata is copied; messages are copied by M(kafkaops.migration.kafka_mirror).
+  - Apache Kafka 4.x lowered the default of C(message.timestamp.after.max.ms) to one hour; use
+    O(config_sources=[topic, broker]) or O(config_overrides) when producers send timestamps further in the future.
+seealso:
+  - module: kafkaops.migration.kafka_spec_facts
+"""
+
+EXAMPLES = r"""
+- name: Preview the topics the target would get (nothing is changed)
+  kafkaops.migration.kafka_topic_sync:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    include: ['orders\..*', 'payments\..*']
+  check_mode: true
+  diff: true
+
+- name: Copy every application topic, replication factor fitted to the target
+  kafkaops.migration.kafka_topic_sync:
+    source:
+      bootstrap_servers: [kafka1.old:9092, kafka2.old:9092]
+    target:
+      bootstrap_servers: [kafka.new:9094]
+      security_protocol: SASL_SSL
+      sasl_mechanism: SCRAM-SHA-512
+      sasl_username: migrator
+      sasl_password: "{{ vault_target_password }}"
+    exclude: ['.*-tmp']
+    replication_factor: auto
+    extra_deny_configs: ['unclean.leader.election.enable']
+  register: topic_sync
+
+- name: Align drifted configs and force min.insync.replicas
+  kafkaops.migration.kafka_topic_sync:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    align_configs: true
+    config_overrides:
+      min.insync.replicas: 2
+"""
+
+RETURN = r"""
+created:
+  description: Topics created on the target (in check mode, that would be created).
+  returned: always
+  type: list
+  elements: str
+  sample: [orders.eu, payments]
+expanded:
+  description: Target topics whose partition count was raised to the source's.
+  returned: always
+  type: list
+  elements: str
+  sample: [orders.us]
+altered:
+  description: Target topics whose configs were aligned (O(align_configs=true)).
+  returned: always
+  type: list
+  elements: str
+  sample: [payments]
+failed_topics:
+  description:
+    - Topics whose create, expand or alter request the target refused, with its error (in check mode, that it
+      would refuse). The task then fails, and still returns the topics that succeeded.
+    - Named so because C(failed) is reserved in Ansible results.
+  returned: always
+  type: dict
+  sample: {legacy: "INVALID_CONFIG: Unknown topic config name: message.format.version"}
+skipped_topics:
+  description:
+    - Topics matched by O(include) but not copied, with the reason (internal, excluded, unreadable).
+    - Named so because C(skipped) is reserved in Ansible results.
+  returned: always
+  type: dict
+  sample: {__consumer_offsets: internal topic}
+drift:
+  description:
+    - Per existing target topic, what differs from the source before this run - C(configs) (key to
+      C(source) / C(target) values; C(source=null) for an override only the target has), C(partitions)
+      (the target has more) and C(replication_factor).
+  returned: always
+  type: dict
+  sample: {payments: {configs: {retention.ms: {source: "86400000", target: "604800000"}}}}
+adjusted:
+  description: Configs changed on the way, per topic (C(min.insync.replicas) clamped to the replication factor).
+  returned: always
+  type: dict
+  sample: {orders: {min.insync.replicas: {source: "3", target: "2", reason: clamped to the target replication factor 2}}}
+not_copied:
+  description: Deny-listed source configs left out, per topic, with the matching pattern.
+  returned: always
+  type: dict
+  sample: {legacy: {message.format.version: message.format.version}}
+planned:
+  description:
+    - The plan, per topic - C(create) (partitions, replication_factor, configs), C(expand) (before/after
+      partition count) and C(alter) (per config before/after; C(after=null) deletes the override).
+  returned: always
+  type: dict
+  sample: {create: {orders: {partitions: 6, replication_factor: 2, configs: {retention.ms: "86400000"}}}, expand: {}, alter: {}}
+summary:
+  description: Counts - source topics, selected, ignored (not matched by O(include)), unchanged, target brokers.
+  returned: always
+  type: dict
+  sample: {source_topics: 2012, selected: 2000, ignored: 12, unchanged: 1990, target_brokers: 2}
+duration:
+  description: Seconds the sync took.
+  returned: success
+  type: float
+  sample: 4.2
+invalid:
+  description: Per topic, why validation failed; nothing was changed on the target.
+  returned: when validation failed
+  type: dict
+  sample: {orders: replication factor 3 (replication_factor=keep) exceeds the 2 brokers of the target}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.kafkaops.migration.plugins.module_utils import args
+from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
+from ansible_collections.kafkaops.migration.plugins.module_utils.topics import DEFAULT_DENY_CONFIGS, SyncOptions, sync
+from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
+
+
+def argument_spec():
+    spec = args.source_target_argument_spec()
+    spec.update(
+        include=dict(type="list", elements="str", default=[".*"]),
+        exclude=dict(type="list", elements="str", default=[]),
+        replication_factor=dict(type="raw", default="auto"),
+        deny_configs=dict(type="list", elements="str", default=list(DEFAULT_DENY_CONFIGS)),
+        extra_deny_configs=dict(type="list", elements="str", default=[]),
+        config_overrides=dict(type="dict", default={}),
+        config_sources=dict(type="list", elements="str", choices=["topic", "broker"], default=["topic"]),
+        align_configs=dict(type="bool", default=False),
+        remove_extra_configs=dict(type="bool", default=False),
+        min_insync_replicas=dict(type="str", choices=["clamp", "fail"], default="clamp"),
+        batch_size=dict(type="int", default=500),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    p = module.params
+    try:
+        options = SyncOptions(
+            include=p["include"], exclude=p["exclude"], replication_factor=p["replication_factor"],
+            deny_configs=p["deny_configs"], extra_deny_configs=p["extra_deny_configs"],
+            config_overrides=p["config_overrides"], config_sources=p["config_sources"],
+            align_configs=p["align_configs"], remove_extra_configs=p["remove_extra_configs"],
+            min_insync_replicas=p["min_insync_replicas"], batch_size=p["batch_size"])
+    except KafkaOpsError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    deadline = Deadline(p["timeout"])
+    source, target = args.clusters(module, ["source", "target"], deadline)
+    try:
+        result, diff = sync(source, target, options, check_mode=module.check_mode)
+    except KafkaOpsError as exc:
+        module.fail_json(msg=exc.msg, changed=False, **exc.details)
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    if module._diff and result["changed"]:
+        result["diff"] = diff
+    if result["failed_topics"]:
+        module.fail_json(
+            msg="%d topic(s) failed on the target: %s" % (
+                len(result["failed_topics"]),
+                "; ".join("%s: %s" % (t, e) for t, e in sorted(result["failed_topics"].items())[:5])),
+            **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
