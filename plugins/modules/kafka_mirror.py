@@ -1,0 +1,373 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) kafkaops.migration contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: kafka_mirror
+short_description: Copy topics' records from the source to the target cluster, exactly once and resumable
+version_added: 0.1.0
+description:
+  - Copies the records of the chosen topics from the source cluster to the same-named topics of the
+    target cluster (step 5 of the migration, the optional data copy), keeping for each record its
+    key, value, headers, timestamp and partition number. Null keys, null values and the tombstones of
+    compacted topics are copied as they are.
+  - With O(engine=builtin) (the default) the copy runs inside this task. The source is read with
+    C(isolation.level=read_committed), so records of aborted transactions are never copied. The
+    target is written inside transactions of a stable C(transactional.id) derived from O(name); each
+    transaction also writes one progress record per partition to the offset-map topic
+    O(offset_map_topic), so data and progress are committed together. A copier killed at any point
+    resumes, on the next run with the same O(name), right after the last committed batch, with no
+    gap and no duplicate; starting a copier fences any older one of the same O(name).
+  - The progress records are also the offset map that M(kafkaops.migration.kafka_group_sync) reads to
+    translate consumer group offsets, so copied data is never consumed a second time on the target.
+  - The target topics must exist beforehand (see M(kafkaops.migration.kafka_topic_sync)) with at least
+    as many partitions as on the source. The selection is validated against both clusters first;
+    when validation fails nothing is changed anywhere. The offset-map topic is created on the target
+    when missing. The source is only read, never written (no consumer group offsets are committed).
+  - Timestamps are preserved for target topics with C(message.timestamp.type=CreateTime) (the
+    default). A target topic with C(LogAppendTime) gets the broker's time instead (a warning says so);
+    a source topic with C(LogAppendTime) has its timestamps copied as C(CreateTime) values.
+  - With O(engine=mirrormaker2) the task deploys MirrorMaker 2 connectors on an existing Kafka Connect
+    cluster instead (for volumes one machine cannot carry); see O(mirrormaker2).
+author: kafkaops.migration contributors (@kafkaops)
+extends_documentation_fragment:
+  - kafkaops.migration.connection
+  - kafkaops.migration.wait
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reports per partition how many offsets would be copied (an upper bound; aborted records and
+      transaction markers are counted) and changes nothing, not even the offset-map topic.
+  diff_mode:
+    support: full
+    details: The diff shows each partition's resume point (next source offset to copy) before and after.
+options:
+  engine:
+    description:
+      - V(builtin) copies inside the task, exactly once and resumable.
+      - V(mirrormaker2) manages MirrorMaker 2 connectors on a Kafka Connect cluster (option O(mirrormaker2)).
+    type: str
+    choices: [builtin, mirrormaker2]
+    default: builtin
+  name:
+    description:
+      - Name of this copy. The target C(transactional.id) is C(kafkaops-mirror-<name>); runs with the same
+        name resume each other and fence each other.
+      - Letters, digits, C(.), C(_) and C(-).
+    type: str
+    default: default
+  topics:
+    description:
+      - Source topics to copy, by exact name. Every name must exist on the source.
+    type: list
+    elements: str
+    default: []
+  topic_patterns:
+    description:
+      - Regular expressions; every source topic whose whole name matches one is copied too.
+      - Internal topics (C(__*)) and the offset-map topic are never matched by a pattern.
+    type: list
+    elements: str
+    default: []
+  exclude_patterns:
+    description:
+      - Regular expressions; topics whose whole name matches one are left out.
+    type: list
+    elements: str
+    default: []
+  mode:
+    description:
+      - V(snapshot) copies up to the end each partition had when the task started, then stops.
+      - V(until_lag) keeps copying until the remaining lag (records on the source not yet copied, summed
+        over all partitions, checked every O(interval) seconds) is at most O(max_lag).
+      - V(follow) keeps copying new records for O(duration) seconds.
+      - Whatever the mode, the task fails with the partial result when O(timeout) runs out; running it
+        again resumes.
+    type: str
+    choices: [snapshot, until_lag, follow]
+    default: snapshot
+  max_lag:
+    description:
+      - Remaining lag (records) at which O(mode=until_lag) stops.
+    type: int
+    default: 0
+  duration:
+    description:
+      - Seconds O(mode=follow) keeps copying.
+    type: float
+    default: 60.0
+  offset_map_topic:
+    description:
+      - Topic on the target holding the progress records (the offset map). Created when missing, with
+        C(cleanup.policy=delete) and C(retention.ms=-1).
+    type: str
+    default: kafkaops.mirror.offsets
+  progress_file:
+    description:
+      - File the copier rewrites (atomically, about once a second) with its progress as JSON, the same
+        fields as the module's result plus C(updated) and C(status) (V(running), V(done), V(failed)).
+        Meant for Ansible C(async) runs.
+    type: path
+  batch_records:
+    description:
+      - Most records in one transaction.
+    type: int
+    default: 100000
+  batch_bytes:
+    description:
+      - Most bytes (keys and values) in one transaction; with the client queue limits this bounds the
+        copier's memory whatever the data volume.
+    type: int
+    default: 16777216
+  batch_seconds:
+    description:
+      - Longest time one transaction collects records before it is committed.
+    type: float
+    default: 2.0
+  mirrormaker2:
+    description:
+      - Options of the V(mirrormaker2) engine. Ignored by the V(builtin) engine.
+    type: dict
+notes:
+  - The copier needs C(Describe) and C(Read) on the source topics, C(Write) and C(Describe) on the target
+    topics and the offset-map topic, C(Create) on the offset-map topic (or create it beforehand),
+    C(Read) on the offset-map topic, and C(Write)/C(Describe) on the C(transactional.id).
+  - The interval option is used by O(mode=until_lag); O(stable_for) is not used.
+  - Readers of the target (consumers, M(kafkaops.migration.kafka_group_sync)) should use
+    C(isolation.level=read_committed); records of an interrupted batch stay on the target as aborted
+    records, invisible to them.
+seealso:
+  - module: kafkaops.migration.kafka_topic_sync
+  - module: kafkaops.migration.kafka_group_sync
+"""
+
+EXAMPLES = r"""
+- name: Copy two topics and all topics starting with orders.
+  kafkaops.migration.kafka_mirror:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    name: backup
+    topics: [payments, invoices]
+    topic_patterns: ['orders\..*']
+    mode: snapshot
+    timeout: 3600
+
+- name: Copy in the background, polled through the progress file
+  kafkaops.migration.kafka_mirror:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    name: backup
+    topic_patterns: ['.*']
+    mode: until_lag
+    max_lag: 1000
+    timeout: 86400
+    progress_file: /var/tmp/kafka-mirror-backup.json
+  async: 86400
+  poll: 0
+  register: kafka_mirror_job
+
+- name: Keep following new records for ten minutes
+  kafkaops.migration.kafka_mirror:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    name: backup
+    topic_patterns: ['.*']
+    mode: follow
+    duration: 600
+    timeout: 900
+"""
+
+RETURN = r"""
+engine:
+  description: The engine that ran.
+  returned: always
+  type: str
+  sample: builtin
+mode:
+  description: The mode that ran.
+  returned: engine builtin
+  type: str
+  sample: snapshot
+name:
+  description: The copy's name.
+  returned: engine builtin
+  type: str
+  sample: backup
+transactional_id:
+  description: The target C(transactional.id) the copier used.
+  returned: engine builtin
+  type: str
+  sample: kafkaops-mirror-backup
+offset_map_topic:
+  description: The offset-map topic on the target.
+  returned: engine builtin
+  type: str
+  sample: kafkaops.mirror.offsets
+offset_map_created:
+  description: Whether this run created the offset-map topic.
+  returned: engine builtin
+  type: bool
+  sample: false
+topics:
+  description: The source topics selected.
+  returned: engine builtin
+  type: list
+  elements: str
+  sample: [invoices, orders.eu, payments]
+records:
+  description:
+    - Records copied by this run.
+    - In check mode, the offsets that would be copied (an upper bound).
+  returned: engine builtin
+  type: int
+  sample: 120000
+bytes:
+  description: Bytes (keys and values) copied by this run.
+  returned: engine builtin
+  type: int
+  sample: 61440000
+transactions:
+  description: Transactions committed by this run.
+  returned: engine builtin
+  type: int
+  sample: 12
+lag:
+  description: Offsets between each partition's copy position and its end (last seen), summed.
+  returned: engine builtin
+  type: int
+  sample: 0
+duration:
+  description: Seconds the copy ran.
+  returned: engine builtin
+  type: float
+  sample: 12.5
+rate:
+  description: Average throughput of this run.
+  returned: engine builtin
+  type: dict
+  contains:
+    records_per_second:
+      description: Records per second.
+      type: float
+    mb_per_second:
+      description: Megabytes (10^6 bytes) of keys and values per second.
+      type: float
+  sample: {"records_per_second": 9600.0, "mb_per_second": 4.9}
+partitions:
+  description: Progress of each selected source partition.
+  returned: engine builtin
+  type: list
+  elements: dict
+  contains:
+    topic:
+      description: Source topic.
+      type: str
+    partition:
+      description: Partition number (the same on the target).
+      type: int
+    start:
+      description: Source offset this run started from.
+      type: int
+    next:
+      description: Next source offset to copy.
+      type: int
+    end:
+      description: End offset (last stable offset) of the source partition when last looked at.
+      type: int
+    copied:
+      description: Records copied from this partition by this run.
+      type: int
+    bytes:
+      description: Bytes copied from this partition by this run.
+      type: int
+    lag:
+      description: O(partitions[].end) minus O(partitions[].next), at least 0.
+      type: int
+    resumed:
+      description: Whether the offset map had a resume point for this partition.
+      type: bool
+  sample: [{"topic": "orders", "partition": 0, "start": 0, "next": 500, "end": 500, "copied": 500,
+            "bytes": 256000, "lag": 0, "resumed": false}]
+partitions_to_copy:
+  description: In check mode, how many partitions have records to copy.
+  returned: check mode, engine builtin
+  type: int
+  sample: 3
+warnings:
+  description: Things that limit the copy's fidelity (LogAppendTime topics, compaction differences).
+  returned: engine builtin
+  type: list
+  elements: str
+  sample: []
+status:
+  description: V(done), V(check_mode) or V(failed).
+  returned: engine builtin
+  type: str
+  sample: done
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.kafkaops.migration.plugins.module_utils import args
+from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
+from ansible_collections.kafkaops.migration.plugins.module_utils.mirror import (
+    MIRROR_OPTION_SPEC,
+    diff_of,
+    run_mirror,
+)
+from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
+
+try:
+    from ansible_collections.kafkaops.migration.plugins.module_utils.mm2 import MM2_OPTION_SPEC, run_mirrormaker2
+    HAS_MM2 = True
+except ImportError:
+    MM2_OPTION_SPEC = None
+    HAS_MM2 = False
+
+
+def argument_spec():
+    spec = args.source_target_argument_spec()
+    spec.update(args.wait_argument_spec(timeout=600.0))
+    spec.update(MIRROR_OPTION_SPEC)
+    spec["engine"] = dict(type="str", default="builtin", choices=["builtin", "mirrormaker2"])
+    if MM2_OPTION_SPEC is not None:
+        spec["mirrormaker2"] = dict(type="dict", options=MM2_OPTION_SPEC)
+    else:
+        spec["mirrormaker2"] = dict(type="dict")
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    deadline = Deadline(module.params["timeout"])
+    if module.params["engine"] == "mirrormaker2" and not HAS_MM2:
+        module.fail_json(msg="engine mirrormaker2 is not available in this version of kafkaops.migration "
+                             "(plugins/module_utils/mm2.py is missing); use engine builtin")
+    source, target = args.clusters(module, ["source", "target"], deadline)
+    try:
+        if module.params["engine"] == "mirrormaker2":
+            result = run_mirrormaker2(module.params, source, target, deadline, module.check_mode)
+        else:
+            params = dict((k, module.params[k]) for k in MIRROR_OPTION_SPEC)
+            if params.get("progress_file"):
+                params["progress_file"] = os.path.abspath(params["progress_file"])
+            result = run_mirror(params, source, target, deadline, check_mode=module.check_mode)
+    except KafkaOpsError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    for warning in result.get("warnings") or []:
+        module.warn(warning)
+    if module.params["engine"] == "builtin" and module._diff:
+        result["diff"] = diff_of(result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
