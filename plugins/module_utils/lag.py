@@ -349,28 +349,23 @@ def probe(cluster, requests, isolation_level, facts, budget):
         consumer.assign([TopicPartition(t, p, start) for (t, p), (start, _reach) in pending.items()])
         while pending and not deadline.expired:
             msgs = consumer.consume(num_messages=1000, timeout=max(min(0.2, deadline.remaining()), 0.001))
-            done = []
             for msg in msgs:
                 key = (msg.topic(), msg.partition())
                 if key not in pending:
-                    continue
+                    continue  # decided already (records after the first one in the same batch)
                 start, reach = pending[key]
                 err = msg.error()
                 if err is None:
                     facts.add_free(key, start, msg.offset())
                     facts.add_visible(key, msg.offset())
-                    done.append(key)
                 elif err.code() == KafkaError._PARTITION_EOF:
                     facts.add_free(key, start, msg.offset())
-                    if msg.offset() >= reach:
-                        done.append(key)
+                    if msg.offset() < reach:
+                        continue  # the end moved back (leader change): wait for more
                 else:
                     errors[key] = "%s: %s" % (err.name(), err.str())
-                    done.append(key)
-            for key in done:
-                if key in pending:
-                    del pending[key]
-                    consumer.pause([TopicPartition(key[0], key[1])])
+                del pending[key]
+                consumer.pause([TopicPartition(key[0], key[1])])
         if pending:
             # Not decided within the budget: keep what the consumer passed over without a record.
             for tp in consumer.position([TopicPartition(t, p) for t, p in pending]):
