@@ -940,9 +940,9 @@ def collect(source, window=10.0, interval=1.0, include=None, exclude=None, group
 def read_target(target, include_versions=True):
     """Reachability, brokers, version and non-internal topics of the target (read-only)."""
     warnings = []
+    info = target.describe()  # reachability and credentials first: fails fast with the cause
     probe = SizeProbe(target, warnings) if include_versions else None
     try:
-        info = target.describe()
         ids = [b["id"] for b in info["brokers"]]
         versions, features = probe.versions(ids) if probe else ({}, None)
         bconf, berr = _broker_configs(target, ids)
