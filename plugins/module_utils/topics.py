@@ -6,8 +6,8 @@
 Plain Python, no AnsibleModule. The work is split in three parts so the decisions can be tested
 without Kafka:
 
-* :func:`read_source` / :func:`read_target` describe the topics of each cluster with a handful of
-  batched calls (one metadata request, ``describe_configs`` in batches);
+* :func:`read_clusters` describes the topics of both clusters with a handful of batched calls (one
+  metadata request each, then ``describe_configs`` batches of both clusters in flight together);
 * :func:`plan` turns those two descriptions and the :class:`SyncOptions` into a :class:`Plan`
   (what to create, expand and alter, what drifted, what is skipped, what is invalid) - pure Python;
 * :func:`apply` runs the plan in batches (``create_topics``, ``create_partitions``,
@@ -77,6 +77,10 @@ RF_MODES = ("keep", "auto")
 MIN_ISR = "min.insync.replicas"
 CONFIG_SOURCES = ("topic", "broker")
 DEFAULT_BATCH_SIZE = 500
+MUTATION_TIMEOUT = 60.0
+# A KRaft controller (QuorumController) refuses a user operation of more than 10,000 records or
+# partitions ("Excessively large number of partitions per request"): stay well below.
+MAX_RECORDS_PER_REQUEST = 8000
 
 
 def is_internal(name):
@@ -251,7 +255,7 @@ def desired_configs(topic, source_configs, options, rf, plan):
 
 
 def plan(source, target, target_brokers, options):
-    """Plan the sync from two descriptions (see :func:`read_source` / :func:`read_target`).
+    """Plan the sync from two descriptions (see :func:`read_clusters`).
 
     ``source``: ``{topic: {"partitions": n, "replication_factor": r, "configs": {key: value}}}``,
     ``configs`` being what may be copied (topic overrides, plus broker-level values when asked).
@@ -326,6 +330,21 @@ def _chunks(items, size):
         yield items[i:i + size]
 
 
+def _chunks_weighted(items, size, weight, budget):
+    """Chunks of at most ``size`` items whose summed ``weight`` stays within ``budget`` (one heavy
+    item still gets a chunk of its own)."""
+    chunk, total = [], 0
+    for item in items:
+        w = weight(item)
+        if chunk and (len(chunk) >= size or total + w > budget):
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(item)
+        total += w
+    if chunk:
+        yield chunk
+
+
 def list_topics(cluster):
     """``{topic: {"partitions": n, "replication_factor": r}}`` from one metadata request."""
     try:
@@ -344,8 +363,8 @@ def list_topics(cluster):
     return out
 
 
-def describe_configs(cluster, topics, batch_size, timeout=None):
-    """``({topic: {key: ConfigEntry}}, {topic: error})`` with ``describe_configs`` in batches."""
+def submit_describe_configs(cluster, topics, batch_size, timeout=None):
+    """Send ``describe_configs`` for ``topics`` in batches; return ``{topic: future}`` (not awaited)."""
     futures = {}
     for chunk in _chunks(sorted(topics), batch_size):
         resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in chunk]
@@ -355,8 +374,7 @@ def describe_configs(cluster, topics, batch_size, timeout=None):
             raise cluster.fail("describe topic configs", exc)
         for res, fut in futs.items():
             futures[res.name] = fut
-    ok, errors = cluster.results(futures, "describe topic configs", timeout=timeout)
-    return ok, errors
+    return futures
 
 
 _SOURCES = {
@@ -377,47 +395,56 @@ def _source_value(entry):
     return getattr(src, "value", src)
 
 
-def read_source(cluster, options, timeout=None):
-    """The source topics the options select, with the configs that may be copied."""
-    meta = list_topics(cluster)
-    chosen = [t for t in meta if options.selected(t) == (True, None) and not meta[t].get("error")]
-    entries, errors = describe_configs(cluster, chosen, options.batch_size, timeout)
+def read_clusters(source, target, options, timeout=None):
+    """Describe the selected source topics and their namesakes on the target.
+
+    Two metadata requests, then the ``describe_configs`` batches of both clusters in flight at once.
+    Returns ``(source_topics, target_topics)`` in the shapes :func:`plan` takes; the source dict holds
+    every source topic (unselected ones without configs), the target dict only the selected that exist.
+    """
+    src = list_topics(source)
+    tgt_meta = list_topics(target)
+    chosen = [t for t in src if options.selected(t) == (True, None) and not src[t].get("error")]
+    tgt = dict((t, tgt_meta[t]) for t in chosen if t in tgt_meta)
+    on_target = [t for t in tgt if not tgt[t].get("error")]
+    src_futures = submit_describe_configs(source, chosen, options.batch_size, timeout)
+    tgt_futures = submit_describe_configs(target, on_target, options.batch_size, timeout)
+    src_entries, src_errors = source.results(src_futures, "describe topic configs", timeout=timeout)
+    tgt_entries, tgt_errors = target.results(tgt_futures, "describe topic configs", timeout=timeout)
+
     wanted = _wanted_sources(options.config_sources)
     for topic in chosen:
-        if topic in errors:
-            meta[topic]["error"] = "cannot read its configs on the source: %s" % errors[topic]
+        if topic in src_errors:
+            src[topic]["error"] = "cannot read its configs on the source: %s" % src_errors[topic]
             continue
-        meta[topic]["configs"] = dict(
-            (k, e.value) for k, e in entries[topic].items()
+        src[topic]["configs"] = dict(
+            (k, e.value) for k, e in src_entries[topic].items()
             if _source_value(e) in wanted and e.value is not None and not e.is_sensitive and not e.is_read_only)
-    for topic, desc in meta.items():
+    for desc in src.values():
         desc.setdefault("configs", {})
-    return meta
 
-
-def read_target(cluster, names, batch_size, timeout=None):
-    """The target topics among ``names`` that exist there, with effective configs and overrides."""
-    meta = list_topics(cluster)
-    present = dict((t, meta[t]) for t in names if t in meta)
-    chosen = [t for t in present if not present[t].get("error")]
-    entries, errors = describe_configs(cluster, chosen, batch_size, timeout)
     topic_src = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
-    for topic in chosen:
-        if topic in errors:
-            present[topic]["error"] = "cannot read its configs on the target: %s" % errors[topic]
+    for topic in on_target:
+        if topic in tgt_errors:
+            tgt[topic]["error"] = "cannot read its configs on the target: %s" % tgt_errors[topic]
             continue
-        present[topic]["configs"] = dict((k, e.value) for k, e in entries[topic].items())
-        present[topic]["overrides"] = dict((k, e.value) for k, e in entries[topic].items() if _source_value(e) == topic_src)
-    return present, meta
+        entries = tgt_entries[topic]
+        tgt[topic]["configs"] = dict((k, e.value) for k, e in entries.items())
+        tgt[topic]["overrides"] = dict((k, e.value) for k, e in entries.items() if _source_value(e) == topic_src)
+    return src, tgt
 
 
 # -- applying the plan ---------------------------------------------------------------------------
 
-def _batched(cluster, what, items, batch_size, submit, timeout):
-    """Submit ``items`` in chunks with ``submit(chunk) -> {topic: future}``; collect all outcomes."""
+def _batched(cluster, what, items, batch_size, submit, timeout, weight=None):
+    """Submit ``items`` in chunks with ``submit(chunk) -> {topic: future}``; collect all outcomes.
+
+    ``weight(item)`` counts the metadata records an item makes; a KRaft controller refuses a request
+    of more than 10,000 (partitions or records), so chunks stay within :data:`MAX_RECORDS_PER_REQUEST`.
+    """
     ok, failed = {}, {}
     pending = []
-    for chunk in _chunks(items, batch_size):
+    for chunk in _chunks_weighted(items, batch_size, weight or (lambda item: 1), MAX_RECORDS_PER_REQUEST):
         try:
             pending.append(submit(chunk))
         except KafkaOpsError:
@@ -426,7 +453,10 @@ def _batched(cluster, what, items, batch_size, submit, timeout):
             for item in chunk:
                 failed[_item_name(item)] = str(exc)
     for futures in pending:
-        good, bad = cluster.results(futures, what, timeout=timeout)
+        try:
+            good, bad = cluster.results(futures, what, timeout=timeout)
+        except KafkaOpsError as exc:  # this batch got no answer: its topics failed, earlier batches stand
+            good, bad = {}, dict((key, exc.msg) for key in futures)
         ok.update(good)
         failed.update(bad)
     return ok, failed
@@ -438,7 +468,9 @@ def _item_name(item):
 
 def apply(cluster, p, check_mode=False, timeout=None):
     """Run the plan on the target (``validate_only`` in check mode). Returns per-topic outcomes."""
-    op_timeout = cluster.timeout(timeout)
+    # Creating hundreds of partitions takes the brokers longer than a metadata read: allow at least
+    # MUTATION_TIMEOUT seconds per batch (never past the module's deadline).
+    op_timeout = cluster.timeout(timeout if timeout is not None else max(cluster.request_timeout, MUTATION_TIMEOUT))
     kwargs = dict(request_timeout=op_timeout, validate_only=bool(check_mode))
     out = {"created": [], "expanded": [], "altered": [], "failed_topics": {}}
     batch = getattr(p, "batch_size", DEFAULT_BATCH_SIZE)
@@ -448,14 +480,14 @@ def apply(cluster, p, check_mode=False, timeout=None):
                         config=dict(s["configs"])) for t, s in sorted(p.create.items())]
         ok, failed = _batched(cluster, "create topics", new, batch,
                               lambda chunk: cluster.admin.create_topics(chunk, operation_timeout=op_timeout, **kwargs),
-                              timeout)
+                              op_timeout + 5, weight=lambda t: 1 + p.create[t.topic]["partitions"] + len(p.create[t.topic]["configs"]))
         out["created"] = sorted(ok)
         out["failed_topics"].update(failed)
     if p.expand:
         new = [NewPartitions(t, e["after"]) for t, e in sorted(p.expand.items())]
         ok, failed = _batched(cluster, "create partitions", new, batch,
                               lambda chunk: cluster.admin.create_partitions(chunk, operation_timeout=op_timeout, **kwargs),
-                              timeout)
+                              op_timeout + 5, weight=lambda n: p.expand[n.topic]["after"] - p.expand[n.topic]["before"])
         out["expanded"] = sorted(ok)
         out["failed_topics"].update(failed)
     if p.alter:
@@ -473,14 +505,14 @@ def apply(cluster, p, check_mode=False, timeout=None):
             futs = cluster.admin.incremental_alter_configs(chunk, **kwargs)
             return dict((res.name, fut) for res, fut in futs.items())
 
-        ok, failed = _batched(cluster, "alter topic configs", resources, batch, submit, timeout)
+        ok, failed = _batched(cluster, "alter topic configs", resources, batch, submit, op_timeout + 5)
         out["altered"] = sorted(ok)
         for topic, err in failed.items():
             out["failed_topics"][topic] = "%s; %s" % (out["failed_topics"][topic], err) if topic in out["failed_topics"] else err
     return out
 
 
-def wait_visible(cluster, expected, seconds=15.0):
+def wait_visible(cluster, expected, seconds=30.0):
     """Poll the target's metadata until every ``{topic: partitions}`` is visible; return the missing."""
     deadline = Deadline(seconds)
     missing = dict(expected)
@@ -500,21 +532,29 @@ def sync(source, target, options, check_mode=False, timeout=None):
 
     Raises KafkaOpsError (nothing changed on the target) when the plan has validation errors.
     """
-    deadline = Deadline(None)
+    clock = Deadline(None)
+    timings = {}
+
+    def lap(name):
+        timings[name] = round(clock.elapsed() - sum(timings.values()), 3)
+
     target_info = target.describe()
     source.describe()
     brokers = len(target_info["brokers"])
-    src = read_source(source, options, timeout)
+    lap("connect")
+    src, tgt = read_clusters(source, target, options, timeout)
     selected = [t for t in src if options.selected(t) == (True, None)]
-    tgt, _ = read_target(target, selected, options.batch_size, timeout)
+    lap("read")
     p = plan(src, tgt, brokers, options)
     p.batch_size = options.batch_size
+    lap("plan")
     result = {
         "created": [], "expanded": [], "altered": [], "failed_topics": {},
         "skipped_topics": p.skipped, "drift": p.drift, "adjusted": p.adjusted, "not_copied": p.not_copied,
         "planned": {"create": p.create, "expand": p.expand, "alter": p.alter},
         "summary": {"source_topics": len(src), "selected": len(selected),
                     "ignored": p.ignored, "unchanged": len(p.unchanged), "target_brokers": brokers},
+        "timings": timings,
         "warnings": [],
     }
     if p.errors:
@@ -525,6 +565,7 @@ def sync(source, target, options, check_mode=False, timeout=None):
     diff = p.diff(tgt)
     if p.changes:
         result.update(apply(target, p, check_mode=check_mode, timeout=timeout))
+        lap("apply")
         if not check_mode and result["created"] + result["expanded"]:
             expected = dict((t, p.create[t]["partitions"]) for t in result["created"])
             expected.update(dict((t, p.expand[t]["after"]) for t in result["expanded"]))
@@ -532,6 +573,7 @@ def sync(source, target, options, check_mode=False, timeout=None):
             if late:
                 result["warnings"].append("%d topic(s) not yet visible in the target's metadata: %s"
                                           % (len(late), ", ".join(late[:10])))
+            lap("wait_visible")
     for side in diff.values():
         for topic in result["failed_topics"]:
             side.pop(topic, None)
@@ -540,5 +582,5 @@ def sync(source, target, options, check_mode=False, timeout=None):
         if "partitions" in d:
             result["warnings"].append("%s: the target has %d partitions, the source %d (reported, not changed)"
                                       % (topic, d["partitions"]["target"], d["partitions"]["source"]))
-    result["duration"] = round(deadline.elapsed(), 3)
+    result["duration"] = round(clock.elapsed(), 3)
     return result, diff

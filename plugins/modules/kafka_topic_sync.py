@@ -247,6 +247,11 @@ summary:
   returned: always
   type: dict
   sample: {source_topics: 2012, selected: 2000, ignored: 12, unchanged: 1990, target_brokers: 2}
+timings:
+  description: Seconds spent per phase - C(connect), C(read) (both clusters), C(plan), C(apply), C(wait_visible).
+  returned: always
+  type: dict
+  sample: {connect: 0.2, read: 0.9, plan: 0.01, apply: 3.1, wait_visible: 0.4}
 duration:
   description: Seconds the sync took.
   returned: success

@@ -249,3 +249,13 @@ def test_diff_shows_before_and_after_per_topic():
     assert d["after"] == {"grow": {"state": "present", "partitions": 6, "configs": {"retention.ms": "9"}},
                           "new": {"state": "present", "partitions": 2, "replication_factor": 1,
                                   "configs": {"retention.ms": "1"}}}
+
+
+def test_batches_respect_count_and_record_budget():
+    from ansible_collections.kafkaops.migration.plugins.module_utils.topics import _chunks_weighted
+    sizes = [1, 12, 5000, 4000, 3000, 1, 1, 1, 9000, 2]
+    chunks = list(_chunks_weighted(sizes, 3, lambda w: w, 8000))
+    assert chunks == [[1, 12, 5000], [4000, 3000, 1], [1, 1], [9000], [2]]
+    assert sum(chunks, []) == sizes
+    assert all(len(c) <= 3 for c in chunks)
+    assert all(sum(c) <= 8000 for c in chunks if len(c) > 1)
