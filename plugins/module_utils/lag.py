@@ -340,7 +340,8 @@ def probe(cluster, requests, isolation_level, facts, budget):
         "auto.offset.reset": "earliest",
         "fetch.wait.max.ms": 100,
         "fetch.max.bytes": 8 * 1024 * 1024,
-        "queued.max.messages.kbytes": 16 * 1024,
+        "max.partition.fetch.bytes": 256 * 1024,  # the broker still returns a larger first batch whole
+        "queued.max.messages.kbytes": 4 * 1024,
     })
     pending = dict(requests)
     errors = {}
@@ -498,29 +499,36 @@ class LagWaiter:
 
     def _classify_groups(self, elapsed, considered, ignored, partitions, commits, ends, lsos, starts, off_err, start_err):
         rows = {}
-        # First pass: decide what the known facts allow; collect what needs a probe (once per partition).
-        needs = {}
         for group in self.groups:
             for key in self._group_keys(considered[group], partitions):
-                row = self._row(group, key, commits[group].get(key), ends, lsos, starts, off_err, start_err)
-                rows[(group, key)] = row
+                rows[(group, key)] = self._row(group, key, commits[group].get(key), ends, lsos, starts, off_err, start_err)
+        # Probe what the known facts cannot decide. One consumer reads one position per partition, so a
+        # partition where groups stand at different undecided positions takes one round per position
+        # (furthest first); every round is bounded and all rounds share one budget.
+        budget = Deadline(self.cluster.timeout(max(self.cluster.request_timeout, self.interval)))
+        probe_errors = {}
+        for _round in range(len(self.groups)):
+            needs = {}
+            for (group, key), row in rows.items():
+                start = row.get("_probe_from")
+                if start is not None and key not in probe_errors and (key not in needs or start > needs[key][0]):
+                    needs[key] = (start, min(lsos[key], ends[key]))
+            if not needs or budget.expired:
+                break
+            probe_errors.update(probe(self.cluster, needs, self.isolation_level, self.facts,
+                                      budget=max(budget.remaining(), 0.001)))
+            for (group, key), row in list(rows.items()):
                 if row.get("_probe_from") is not None:
-                    reach = min(lsos[key], ends[key])
-                    start = row["_probe_from"]
-                    if key not in needs or start < needs[key][0]:
-                        needs[key] = (start, reach)
-        probe_errors = probe(self.cluster, needs, self.isolation_level, self.facts,
-                             budget=max(self.cluster.request_timeout, self.interval)) if needs else {}
+                    rows[(group, key)] = self._row(group, key, commits[group].get(key), ends, lsos, starts,
+                                                   off_err, start_err)
+                    if key in probe_errors:
+                        rows[(group, key)]["error"] = probe_errors[key]
         groups = {}
         for group in self.groups:
             parts = []
             for key in self._group_keys(considered[group], partitions):
                 row = rows[(group, key)]
-                if row.pop("_probe_from", None) is not None:
-                    row = self._row(group, key, commits[group].get(key), ends, lsos, starts, off_err, start_err)
-                    row.pop("_probe_from", None)
-                    if key in probe_errors:
-                        row["error"] = probe_errors[key]
+                row.pop("_probe_from", None)
                 # Progress: when the committed offset last moved.
                 ck = (group, key[0], key[1])
                 committed = row["committed"]
@@ -537,7 +545,8 @@ class LagWaiter:
             groups[group] = {
                 "state": self.group_info.get(group, {}).get("state"),
                 "lag": sum(known) if len(known) == len(lags) else None,
-                "drained": all(satisfied(x, self.max_lag) for x in lags),
+                # A group left with no partition (deleted, offsets expired) is never drained.
+                "drained": bool(lags) and all(satisfied(x, self.max_lag) for x in lags),
                 "partitions_behind": sum(1 for x in lags if not satisfied(x, self.max_lag)),
                 "last_progress": self._group_progress.get(group),
                 "ignored_topics": ignored[group],
@@ -583,7 +592,14 @@ class LagWaiter:
         """
         self.validate()
         previous, since, outcome = None, None, None
-        for elapsed in poll(self.interval, self.deadline, sleep=self.sleep):
+        # The last poll must still have time to read the cluster: keep a reserve before the deadline.
+        remaining = self.deadline.remaining()
+        if remaining is None:
+            loop_deadline = Deadline(None)
+        else:
+            loop_deadline = Deadline(max(remaining - min(self.cluster.request_timeout, 0.2 * remaining), 0))
+        for _tick in poll(self.interval, loop_deadline, sleep=self.sleep):
+            elapsed = self.deadline.elapsed()
             try:
                 snap = self.sample(elapsed)
             except KafkaOpsError as exc:

@@ -149,6 +149,16 @@ def test_transactional_group_drains_though_markers_and_aborted_records_remain(cl
     assert parts[0]["status"] == "behind" and parts[0]["lag"] == 3
     assert parts[1]["status"] == "drained"
 
+    # Two groups at different undecided positions on the same partitions: each is decided on its own.
+    late = unique("lag-tx-late")
+    source.commit(late, topic, {0: 0, 1: 0})
+    with pytest.raises(FailJson) as err:
+        run_module(kafka_lag_wait, args(clusters, groups=[late, group], timeout=2))
+    res = err.value.result
+    assert [p["status"] for p in res["groups"][group]["partitions"]] == ["drained", "drained"]
+    assert [(p["status"], p["lag"]) for p in res["groups"][late]["partitions"]] == [("behind", 7), ("behind", 3)]
+    assert res["msg"].endswith("not drained: %s (lag 10 on 2 partition(s)); no progress seen" % late)
+
 
 def test_group_that_never_finishes_times_out_with_partial_result_and_history(clusters, source, unique, tmp_path):
     topic, group = unique("lag-stuck"), unique("lag-stuck-app")
