@@ -32,7 +32,7 @@ import sys
 import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic, OffsetSpec
 
 # name suffix -> (partitions, configs); replication factor min(3, brokers).
 TOPICS = {
@@ -105,17 +105,18 @@ def wait_for_metadata(admin, names, timeout=30.0):
     raise SystemExit("generate: topics %s did not appear in the metadata within %ss" % (", ".join(names), timeout))
 
 
-def end_offsets(conf, topics_partitions):
-    """High watermark per (topic, partition)."""
-    consumer = Consumer(dict(conf, **{"group.id": "kafkaops-demo-generator", "enable.auto.commit": False}))
-    try:
-        out = {}
-        for topic, partition in topics_partitions:
-            _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-            out[(topic, partition)] = high
-        return out
-    finally:
-        consumer.close()
+def end_offsets(admin, topics_partitions, timeout=30.0):
+    """High watermark per (topic, partition), in one batched call (retried while new topics settle)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        futures = admin.list_offsets(dict((TopicPartition(t, p), OffsetSpec.latest()) for t, p in topics_partitions),
+                                     request_timeout=10)
+        try:
+            return dict(((tp.topic, tp.partition), fut.result(timeout=15).offset) for tp, fut in futures.items())
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
 
 
 def message(topic_suffix, number, now_ms):
@@ -177,13 +178,13 @@ def fill(cluster, prefix, messages):
     names = topic_names(prefix)
     md = wait_for_metadata(admin, list(names.values()))
     parts = [(n, p) for n in names.values() for p in md.topics[n].partitions]
-    ends = end_offsets(conf, parts)
+    ends = end_offsets(admin, parts)
     counts = {}
     for suffix, name in names.items():
         have = sum(high for (t, _p), high in ends.items() if t == name)
         counts[suffix] = (have, max(messages - have, 0))
     written = produce(conf, prefix, counts)
-    ends = end_offsets(conf, parts)
+    ends = end_offsets(admin, parts)
     committed = commit_group_half_way(conf, prefix, ends)
     return {
         "topics": dict((name, {"partitions": TOPICS[s][0], "config": TOPICS[s][1],

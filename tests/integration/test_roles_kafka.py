@@ -1,0 +1,181 @@
+"""The roles and playbooks against the real clusters: playbooks/migrate.yml phase by phase.
+
+Each phase runs through ansible-playbook as users run it: first in check mode (reports a change,
+changes nothing), then for real, then again (reports no change). The sample data comes from the
+demo's generator (demo/generate.py) under a unique prefix, and the target is read back with a plain
+AdminClient, independently of the collection's modules.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
+
+from tests.utils.playbook import run_playbook
+
+pytestmark = pytest.mark.kafka
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MIGRATE = os.path.join(REPO, "playbooks", "migrate.yml")
+GENERATE = os.path.join(REPO, "demo", "generate.py")
+SAMPLE = {"orders": 6, "payments": 3, "customers": 4, "audit": 1}
+
+
+def recap(output):
+    """``(changed, failed)`` counts of localhost from ansible-playbook's PLAY RECAP."""
+    found = re.findall(r"localhost\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", output)
+    assert found, output[-3000:]
+    return int(found[-1][0]), int(found[-1][1])
+
+
+def generate(clusters, tmp_path, prefix, *args):
+    path = tmp_path / "clusters.json"
+    if not path.exists():
+        path.write_text(json.dumps(dict(clusters)))
+    out = subprocess.run([sys.executable, GENERATE, "--clusters-file", str(path), "--prefix", prefix] + list(args),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120, check=True)
+    return json.loads(out.stdout)
+
+
+def target_topics(clusters, prefix):
+    """``{topic: (partitions, replication_factor, topic-level configs)}`` as the target has them."""
+    admin = AdminClient(clusters.librdkafka("target"))
+    md = admin.list_topics(timeout=15)
+    names = sorted(n for n in md.topics if n.startswith(prefix + "."))
+    if not names:
+        return {}
+    futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in names], request_timeout=15)
+    out = {}
+    for res, fut in futures.items():
+        parts = md.topics[res.name].partitions
+        configs = dict((k, e.value) for k, e in fut.result(timeout=20).items()
+                       if e.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+        out[res.name] = (len(parts), min(len(p.replicas) for p in parts.values()), configs)
+    return out
+
+
+def extra_vars(clusters, **more):
+    return dict({"kafka_source": clusters.source, "kafka_target": clusters.target}, **more)
+
+
+def test_generator_fills_source_with_lagging_group(clusters, unique, tmp_path):
+    prefix = unique("roles-gen")
+    first = generate(clusters, tmp_path, prefix, "fill", "--messages", "120")
+    assert sorted(first["created"]) == sorted("%s.%s" % (prefix, s) for s in SAMPLE)
+    assert first["written"] == 4 * 120
+    assert first["group_lag"] > 0
+    # idempotent: a second fill creates and writes nothing, the group keeps its offsets
+    again = generate(clusters, tmp_path, prefix, "fill", "--messages", "120")
+    assert again["created"] == [] and again["written"] == 0
+    assert again["group_offsets"] == first["group_offsets"]
+    source = generate(clusters, tmp_path, prefix, "describe", "--cluster", "source")
+    assert dict((t, d["partitions"]) for t, d in source.items()) == dict(("%s.%s" % (prefix, s), n) for s, n in SAMPLE.items())
+    assert all(d["replication_factor"] == 3 for d in source.values())
+    assert source["%s.customers" % prefix]["config"]["cleanup.policy"] == "compact"
+
+
+def test_topics_phase_check_then_real_then_unchanged(clusters, unique, tmp_path):
+    prefix = unique("roles-topics")
+    generate(clusters, tmp_path, prefix, "fill", "--messages", "50")
+    report = tmp_path / "topics.json"
+    ev = extra_vars(clusters, kafka_topics_include=[re.escape(prefix) + r"\..*"], kafka_topics_report_file=str(report))
+
+    rc, out = run_playbook(MIGRATE, ev, check=True, diff=True, tags="topics")
+    assert rc == 0, out[-3000:]
+    assert recap(out)[0] >= 1
+    assert "would create: 4 topic(s)" in out
+    assert target_topics(clusters, prefix) == {}
+    assert not report.exists()
+
+    rc, out = run_playbook(MIGRATE, ev, tags="topics")
+    assert rc == 0, out[-3000:]
+    result = json.loads(report.read_text())
+    assert sorted(result["created"]) == sorted("%s.%s" % (prefix, s) for s in SAMPLE)
+    got = target_topics(clusters, prefix)
+    assert dict((t, v[0]) for t, v in got.items()) == dict(("%s.%s" % (prefix, s), n) for s, n in SAMPLE.items())
+    assert set(v[1] for v in got.values()) == {min(3, clusters["target"]["brokers"])}
+    assert got["%s.orders" % prefix][2]["retention.ms"] == "604800000"
+    assert got["%s.customers" % prefix][2]["cleanup.policy"] == "compact"
+    # the evaluate phase did not run (tags select the phase)
+    assert "kafka_evaluate" not in out
+
+    # idempotent: the same phase again changes nothing (no report file, whose content is the last run's)
+    ev.pop("kafka_topics_report_file")
+    rc, out = run_playbook(MIGRATE, ev, tags="topics")
+    assert rc == 0, out[-3000:]
+    assert recap(out) == (0, 0)
+    assert "created: 0 topic(s)" in out
+
+
+def test_topics_phase_fails_on_drift_then_aligns(clusters, unique, tmp_path):
+    prefix = unique("roles-drift")
+    generate(clusters, tmp_path, prefix, "fill", "--messages", "10")
+    # the target already has payments with another retention
+    admin = AdminClient(clusters.librdkafka("target"))
+    name = "%s.payments" % prefix
+    admin.create_topics([NewTopic(name, 3, 2, config={"retention.ms": "3600000"})])[name].result(timeout=30)
+    base = dict(kafka_topics_include=[re.escape(name)], kafka_topics_fail_on_drift=True)
+
+    rc, out = run_playbook(MIGRATE, extra_vars(clusters, **base), tags="topics")
+    assert rc != 0
+    assert "differ from the source and were not aligned: %s" % name in out
+    assert target_topics(clusters, prefix)[name][2]["retention.ms"] == "3600000"
+
+    rc, out = run_playbook(MIGRATE, extra_vars(clusters, kafka_topics_align_configs=True, **base), tags="topics")
+    assert rc == 0, out[-3000:]
+    assert target_topics(clusters, prefix)[name][2]["retention.ms"] == "1209600000"
+
+
+def test_preflight_refuses_to_copy_a_cluster_onto_itself(clusters, unique):
+    prefix = unique("roles-self")
+    ev = {"kafka_source": clusters.source, "kafka_target": clusters.source,
+          "kafka_topics_include": [re.escape(prefix) + r"\..*"]}
+    rc, out = run_playbook(MIGRATE, ev, tags="topics")
+    assert rc != 0
+    assert "refusing to copy a cluster onto itself" in out
+    assert "kafka_topic_sync" not in out.split("refusing")[0].split("TASK")[-1]
+
+
+def test_preflight_names_missing_cluster_options():
+    rc, out = run_playbook(MIGRATE, {"kafka_topics_include": ["nothing"]}, tags="topics")
+    assert rc != 0
+    assert "must be cluster option dicts with bootstrap_servers" in out
+
+
+def target_group_offsets(clusters, group):
+    from confluent_kafka import ConsumerGroupTopicPartitions
+    admin = AdminClient(clusters.librdkafka("target"))
+    fut = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)], request_timeout=15)[group]
+    return dict(("%s:%d" % (tp.topic, tp.partition), tp.offset) for tp in fut.result(timeout=20).topic_partitions)
+
+
+def test_groups_phase_commits_start_offsets_on_target(clusters, unique, tmp_path):
+    prefix = unique("roles-groups")
+    fill = generate(clusters, tmp_path, prefix, "fill", "--messages", "40")
+    group = fill["group"]
+    ev = extra_vars(clusters, kafka_topics_include=[re.escape(prefix) + r"\..*"],
+                    kafka_groups_group_pattern="^" + re.escape(prefix) + r"\.")
+    rc, out = run_playbook(MIGRATE, ev, tags="topics")
+    assert rc == 0, out[-3000:]
+
+    rc, out = run_playbook(MIGRATE, ev, check=True, diff=True, tags="groups")
+    assert rc == 0, out[-3000:]
+    assert recap(out)[0] >= 1
+    assert "would commit: %s" % group in out
+    assert target_group_offsets(clusters, group) == {}
+
+    rc, out = run_playbook(MIGRATE, ev, tags="groups")
+    assert rc == 0, out[-3000:]
+    offsets = target_group_offsets(clusters, group)
+    # every partition of the topics the source group consumes starts at the (empty) target's log start
+    assert sorted(offsets) == sorted(fill["group_offsets"])
+    assert set(offsets.values()) == {0}
+
+    rc, out = run_playbook(MIGRATE, ev, tags="groups")
+    assert rc == 0, out[-3000:]
+    assert recap(out) == (0, 0)
+    assert "unchanged: %s" % group in out
