@@ -43,7 +43,7 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.connection impo
 from ansible_collections.kafkaops.migration.plugins.module_utils import offsetmap
 
 if HAS_CONFLUENT_KAFKA:
-    from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicCollection, TopicPartition
+    from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, TopicCollection, TopicPartition
     from confluent_kafka.admin import OffsetSpec
 
 POLICIES = ("earliest", "latest", "translate", "timestamp")
@@ -239,7 +239,40 @@ class PartitionError(Exception):
     pass
 
 
-def plan_partition(rule, source_offset, bounds, omap=None, topic=None, partition=None):
+UNCHECKED = object()
+
+
+def source_check_window(omap, topic, partition, source_offset):
+    """Source offsets whose content decides a translation: ``(kind, start, stop)`` or None.
+
+    The offset map only knows what was copied, not what the copy skipped before its first run or
+    has not read yet, so two cases need a look at the source log (``read_committed``):
+
+    ``below``  the committed offset is below the first copied record (or nothing was copied and it
+               is below the resume point): if ``[start, stop)`` holds no committed record (only
+               aborted records, markers or compacted offsets) the group starts at the first copied
+               record; otherwise unprocessed records were never copied, an error;
+    ``past``   the committed offset is past the copy's resume point: if ``[start, stop)`` holds a
+               committed record, the group processed records the copy has not reached yet, and
+               translating now would deliver them twice on the target, an error; otherwise (only
+               transaction markers, typically the one after the last record) it is ``after_copied``.
+    """
+    if omap is None or source_offset is None:
+        return None
+    pm = omap.partitions.get((topic, int(partition)))
+    if pm is None:
+        return None
+    c = int(source_offset)
+    if pm.runs and c < pm.runs[0][0]:
+        return ("below", c, pm.runs[0][0])
+    if not pm.runs and pm.source_next is not None and c < pm.source_next:
+        return ("below", c, pm.source_next)
+    if pm.source_next is not None and c > pm.source_next:
+        return ("past", pm.source_next, c)
+    return None
+
+
+def plan_partition(rule, source_offset, bounds, omap=None, topic=None, partition=None, found=UNCHECKED):
     """The wanted target offset of one partition: ``(offset, how)``; raise PartitionError.
 
     ``source_offset`` is the source group's committed offset (None when it has none). ``bounds``
@@ -271,6 +304,21 @@ def plan_partition(rule, source_offset, bounds, omap=None, topic=None, partition
     if policy == "translate":
         if omap is None:
             raise PartitionError("policy translate needs an offset map")
+        window = source_check_window(omap, topic, partition, source_offset)
+        if window is not None and found is not UNCHECKED:
+            kind, start, stop = window
+            pm = omap.partitions[(topic, int(partition))]
+            if kind == "below":
+                if found is not None:
+                    raise PartitionError(
+                        "source offset %d is below the first copied offset %d and the source still holds committed "
+                        "record %d, which the group has not processed and was never copied" % (source_offset, stop, found))
+                offset = pm.runs[0][1] if pm.runs else pm.target_next
+                return offset, "translate-gap" if pm.runs else "translate-after_copied"
+            if found is not None:
+                raise PartitionError(
+                    "the source group committed %d, but source record %d was not copied yet (the copy has read up to "
+                    "%d): let the copy catch up, then sync again" % (source_offset, found, start))
         try:
             offset, case = omap.translate(topic, partition, source_offset)
         except offsetmap.TranslationError as exc:
@@ -446,6 +494,59 @@ def partition_bounds(cluster, tps, timestamps=None):
     return out
 
 
+def first_committed_records(cluster, windows):
+    """For each ``(topic, partition, start, stop)`` the offset of the first committed record in
+    ``[start, stop)`` of the cluster's log, or None when there is none (``read_committed``).
+
+    One consumer reads every partition involved from its lowest ``start`` and stops reading a
+    partition as soon as each of its windows is decided; bounded by the cluster's timeouts.
+    """
+    if not windows:
+        return {}
+    by_tp = {}
+    for t, p, start, stop in windows:
+        by_tp.setdefault((t, p), []).append((start, stop))
+    out = {}
+    consumer = cluster.consumer(**{"isolation.level": "read_committed", "enable.partition.eof": True,
+                                   "auto.offset.reset": "earliest", "group.id": "kafkaops-migration-source-probe"})
+    try:
+        consumer.assign([TopicPartition(t, p, min(w[0] for w in ws)) for (t, p), ws in sorted(by_tp.items())])
+        pending = dict((tp, sorted(set(ws))) for tp, ws in by_tp.items())
+        idle_since = time.monotonic()
+        while pending:
+            # poll(), not consume(n): consume waits for n messages or the whole timeout.
+            m = consumer.poll(min(0.5, cluster.timeout()))
+            if m is None:
+                if time.monotonic() - idle_since > cluster.timeout():
+                    raise KafkaOpsError("%s: timed out reading partitions %s to check the offset translation" % (
+                        cluster, ", ".join("%s:%d" % tp for tp in sorted(pending))))
+                continue
+            idle_since = time.monotonic()
+            for m in [m]:
+                tp = (m.topic(), m.partition())
+                if tp not in pending:
+                    continue
+                err = m.error()
+                if err is not None and err.code() != KafkaError._PARTITION_EOF:
+                    raise KafkaOpsError("%s: reading %s:%d failed: %s" % (cluster, tp[0], tp[1], err.str()))
+                left = []
+                for start, stop in pending[tp]:
+                    if err is not None:
+                        out[(tp[0], tp[1], start, stop)] = None
+                    elif m.offset() >= start:
+                        out[(tp[0], tp[1], start, stop)] = m.offset() if m.offset() < stop else None
+                    else:
+                        left.append((start, stop))
+                if left:
+                    pending[tp] = left
+                else:
+                    del pending[tp]
+                    consumer.pause([TopicPartition(tp[0], tp[1])])
+    finally:
+        consumer.close()
+    return out
+
+
 def load_offset_map(target, topic=None, path=None):
     """The offset map from a checkpoint file (``path``) or the map topic on the target."""
     try:
@@ -582,6 +683,18 @@ def sync_groups(source, target, params, check_mode=False):
                 if tp in conflicting and row["policy"] == "timestamp":
                     row["_at_time"] = partition_bounds(target, [tp], {tp: row["_rule"].timestamp})[tp]["at_time"]
 
+    # Translations the offset map alone cannot settle: look at the source log once for all of them.
+    windows = {}
+    if omap is not None:
+        for req in requests:
+            for row in rows_by_group[req.name]:
+                if row["_rule"].policy == "translate":
+                    w = source_check_window(omap, row["_source_topic"], row["partition"], row["source_offset"])
+                    if w is not None:
+                        row["_window"] = (row["_source_topic"], row["partition"], w[1], w[2])
+                        windows[row["_window"]] = True
+    found = first_committed_records(source, sorted(windows))
+
     # 3. plan and validate every partition.
     for req in requests:
         rows = rows_by_group[req.name]
@@ -594,7 +707,8 @@ def sync_groups(source, target, params, check_mode=False):
             row["current_offset"] = current.get(tp)
             row["log_start"], row["log_end"] = b["start"], b["end"]
             try:
-                offset, how = plan_partition(row["_rule"], row["source_offset"], b, omap, row["_source_topic"], row["partition"])
+                offset, how = plan_partition(row["_rule"], row["source_offset"], b, omap, row["_source_topic"],
+                                             row["partition"], found.get(row.get("_window"), UNCHECKED))
             except PartitionError as exc:
                 problems.append("group %r %s:%d: %s" % (req.name, row["topic"], row["partition"], exc))
                 row["offset"], row["how"] = None, "error"
@@ -604,13 +718,6 @@ def sync_groups(source, target, params, check_mode=False):
             outside = check_in_log(offset, b)
             if outside:
                 problems.append("group %r %s:%d: %s" % (req.name, row["topic"], row["partition"], outside))
-            if how == "translate-after_copied" and row["source_offset"] is not None:
-                pm = omap.partitions.get((row["_source_topic"], row["partition"]))
-                if pm is not None and pm.source_next is not None and row["source_offset"] > pm.source_next:
-                    result["warnings"].append(
-                        "group %r %s:%d: the source group committed %d, past the copied data (source_next %d); "
-                        "if the copy is still running, translate again once it has caught up"
-                        % (req.name, row["topic"], row["partition"], row["source_offset"], pm.source_next))
             row["changed"] = offset != row["current_offset"]
 
     if problems:

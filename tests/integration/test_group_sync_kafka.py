@@ -73,9 +73,16 @@ class Side:
         """offsets: {(topic, partition): offset}, through the admin API (no member joins)."""
         self.groups.add(group)
         req = ConsumerGroupTopicPartitions(group, [TopicPartition(t, p, o) for (t, p), o in sorted(offsets.items())])
-        for res in self.admin.alter_consumer_group_offsets([req]).values():
-            for tp in res.result(30).topic_partitions:
-                assert tp.error is None, tp.error
+        deadline = time.monotonic() + 20
+        while True:
+            res = list(self.admin.alter_consumer_group_offsets([req]).values())[0].result(30)
+            errors = [tp.error for tp in res.topic_partitions if tp.error is not None]
+            # A new topic's metadata may not have reached the group coordinator yet.
+            if errors and errors[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART and time.monotonic() < deadline:
+                time.sleep(0.3)
+                continue
+            assert errors == [], errors
+            return
 
     def committed(self, group):
         res = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(30)
@@ -173,29 +180,34 @@ def mirror_copy(clusters, source, target, topic, map_topic, partitions, batches,
                     writer.produce(topic, key=m.key(), value=m.value(), headers=m.headers(), partition=p,
                                    timestamp=m.timestamp()[1], on_delivery=report)
         assert writer.flush(30) == 0
-        hw = {}
         for p in partitions:
-            # target_next: the target position after this batch (the marker comes after the data).
-            last = landed[p][-1][1] + 1 if landed[p] else None
-            hw[p] = last
-        for p in partitions:
+            # Like kafka_mirror: a progress record per partition that got records in this batch,
+            # resume points right after the last record copied (the target marker comes after).
             pairs = [(s, t) for s, t, _ in sorted(landed[p])]
-            prev = copied[p][-1][1] + 1 if copied[p] else 0
-            target_next = hw[p] if hw[p] is not None else prev
-            key, value = progress_record(topic, p, pairs, source_next=end, target_next=target_next)
-            writer.produce(map_topic, key=key, value=value, partition=0)
+            if pairs:
+                key, value = progress_record(topic, p, pairs, source_next=pairs[-1][0] + 1, target_next=pairs[-1][1] + 1)
+                writer.produce(map_topic, key=key, value=value, partition=0)
             copied[p].extend(sorted(landed[p]))
         writer.commit_transaction(30)
         start = end
     return copied
 
 
-def transactional_source(source, topic, partition, unique):
-    """Source partition: 0-2 committed, 3 marker, 4-6 aborted, 7 marker, 8-10 committed, 11 marker."""
-    tx = unique("src-tx-%d" % partition)
-    source.produce(topic, partition, [("p%d-%d" % (partition, i), T0 + i * 1000) for i in range(3)], tx)
-    source.produce(topic, partition, [("aborted-%d" % i, T0) for i in range(3)], tx, abort=True)
-    source.produce(topic, partition, [("p%d-%d" % (partition, i), T0 + i * 1000) for i in range(3, 6)], tx)
+def transactional_source(source, topic, partitions, unique):
+    """Each source partition: 0-2 committed, 3 marker, 4-6 aborted, 7 marker, 8-10 committed, 11 marker.
+
+    One transactional producer for all of it (init_transactions is the slow part)."""
+    p = Producer(dict(source.conf, **{"transactional.id": unique("src-tx"), "linger.ms": 0}))
+    p.init_transactions(30)
+    for keys, abort in (([0, 1, 2], False), (None, True), ([3, 4, 5], False)):
+        p.begin_transaction()
+        for part in partitions:
+            for i, key in enumerate(keys or ["aborted-0", "aborted-1", "aborted-2"]):
+                name = "p%d-%d" % (part, key) if keys else key
+                p.produce(topic, key=name.encode(), value=("value-" + name).encode(), partition=part,
+                          timestamp=T0 + 1000 * (key if keys else 0), headers=[("k", name.encode())])
+        assert p.flush(30) == 0
+        (p.abort_transaction if abort else p.commit_transaction)(30)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -208,8 +220,7 @@ def test_translate_from_map_topic_and_checkpoint_file_with_partial_commits(clust
     target.create(map_topic, partitions=1)
     # The target partition 0 already holds two records (the copy does not start at target offset 0).
     target.produce(topic, 0, [("pre-0", T0), ("pre-1", T0)])
-    for p in range(3):
-        transactional_source(source, topic, p, unique)
+    transactional_source(source, topic, [0, 1, 2], unique)
     # Two copy batches: source offsets [0, 5) then [5, 12); each ends with a target commit marker.
     copied = mirror_copy(clusters, source, target, topic, map_topic, [0, 1, 2], [5, 12], unique)
     assert [s for s, _, _ in copied[0]] == [0, 1, 2, 8, 9, 10]
@@ -218,6 +229,10 @@ def test_translate_from_map_topic_and_checkpoint_file_with_partial_commits(clust
     # p1-3, the first record after the gap), p2 none (fallback earliest).
     source.commit(group, {(topic, 0): 2, (topic, 1): 4})
     source.commit(group_file, {(topic, 0): 2, (topic, 1): 4})
+    # A group that consumed everything: its offset is past the last commit marker (12), beyond the
+    # copy's resume point (11); only the marker lies between, so it is placed after the copied data.
+    group_done = unique("gs-app-done")
+    source.commit(group_done, {(topic, p): 12 for p in range(3)})
 
     # Check mode with diff: shows the plan, changes nothing.
     opts = dict(groups=[{"name": group}], policy="translate", offset_map_topic=map_topic)
@@ -254,6 +269,52 @@ def test_translate_from_map_topic_and_checkpoint_file_with_partial_commits(clust
     assert first[0][1] == "p0-2"
     assert first[1][1] == "p1-3"
     assert first[2][1] == "p2-0"
+
+    # The drained group starts right after the copied data: it reads only what producers write next.
+    res = sync(clusters, groups=[{"name": group_done}], policy="translate", offset_map_topic=map_topic)
+    by_p, _ = rows(res, group_done)
+    assert set(r["how"] for r in by_p.values()) == {"translate-after_copied"}
+    assert dict((p, r["offset"]) for p, r in by_p.items()) == dict((p, copied[p][-1][1] + 1) for p in range(3))
+    for p in range(3):
+        target.produce(topic, p, [("after-%d" % p, T0)])
+    assert dict((p, k) for p, (o, k) in target.first_records(group_done, topic, [0, 1, 2]).items()) == {
+        0: "after-0", 1: "after-1", 2: "after-2"}
+
+
+def test_translate_checks_the_source_where_the_map_cannot_tell(clusters, sides, unique, tmp_path):
+    source, target = sides
+    topic = unique("gs-chk")
+    late, early, ahead = unique("gs-chk-late"), unique("gs-chk-early"), unique("gs-chk-ahead")
+    source.create(topic, partitions=1)
+    target.create(topic, partitions=1)
+    transactional_source(source, topic, [0], unique)   # 0-2, marker 3, aborted 4-6, marker 7, 8-10, marker 11
+    target.produce(topic, 0, [("p0-%d" % i, T0) for i in (8, 9, 10)])
+    source.commit(late, {(topic, 0): 4})     # in the aborted stretch before the copy's first record
+    source.commit(early, {(topic, 0): 1})    # records 1 and 2 were never copied
+    source.commit(ahead, {(topic, 0): 9})
+    # A copy that started at source offset 8 (target 0-2).
+    started_late = tmp_path / "late.json"
+    started_late.write_text(json.dumps({"format": 1, "partitions": [
+        {"topic": topic, "partition": 0, "runs": [[8, 0, 3]], "source_next": 11, "target_next": 3}]}))
+    # A copy that has only read source offsets 0-2 so far (target 0-2).
+    lagging = tmp_path / "lagging.json"
+    lagging.write_text(json.dumps({"format": 1, "partitions": [
+        {"topic": topic, "partition": 0, "runs": [[0, 0, 3]], "source_next": 3, "target_next": 3}]}))
+
+    with pytest.raises(FailJson) as err:
+        sync(clusters, groups=[{"name": late}, {"name": early}], policy="translate", offset_map_file=str(started_late))
+    assert "group %r %s:0: source offset 1 is below the first copied offset 8 and the source still holds committed " \
+        "record 1" % (early, topic) in err.value.result["msg"]
+    assert target.committed(late) == {}
+
+    res = sync(clusters, groups=[{"name": late}], policy="translate", offset_map_file=str(started_late))
+    assert (rows(res, late)[0][0]["offset"], rows(res, late)[0][0]["how"]) == (0, "translate-gap")
+    assert target.first_records(late, topic, [0]) == {0: (0, "p0-8")}
+
+    with pytest.raises(FailJson) as err:
+        sync(clusters, groups=[{"name": ahead}], policy="translate", offset_map_file=str(lagging))
+    assert "the source group committed 9, but source record 8 was not copied yet" in err.value.result["msg"]
+    assert target.committed(ahead) == {}
 
 
 def test_translate_fallback_fail_and_offsets_beyond_the_log_change_nothing(clusters, sides, unique, tmp_path):

@@ -175,3 +175,50 @@ def test_group_diff_shows_current_and_new_offsets():
     before, after = group_diff(rows)
     assert before == {"a": {"0": 3}, "b": {"0": 9}}
     assert after == {"a": {"0": 7, "1": 0}, "b": {"0": 2}}
+
+
+# -- translations that need a look at the source log ---------------------------------------------
+def _late_map():
+    """The copy's first run starts at source 8 (4-7 were aborted records and markers) and it has
+    read up to source 11 (the last record); the target holds the copies at 0-2, marker at 3."""
+    omap = OffsetMap()
+    omap.add_record(progress_record("orders", 0, [(8, 0), (9, 1), (10, 2)], 11, 3)[1])
+    return omap
+
+
+def test_source_check_windows():
+    omap = _late_map()
+    assert groups.source_check_window(omap, "orders", 0, 4) == ("below", 4, 8)
+    assert groups.source_check_window(omap, "orders", 0, 8) is None
+    assert groups.source_check_window(omap, "orders", 0, 11) is None
+    assert groups.source_check_window(omap, "orders", 0, 12) == ("past", 11, 12)
+    assert groups.source_check_window(omap, "orders", 0, None) is None
+    assert groups.source_check_window(omap, "orders", 1, 4) is None      # unknown partition: translate says so
+    only_resume = OffsetMap()
+    only_resume.add_record(progress_record("orders", 0, [], 6, 2)[1])
+    assert groups.source_check_window(only_resume, "orders", 0, 3) == ("below", 3, 6)
+
+
+def test_below_the_first_run_with_nothing_committed_in_between_starts_at_the_first_copy():
+    rule = Rule("translate")
+    assert plan_partition(rule, 4, BOUNDS, _late_map(), "orders", 0, found=None) == (0, "translate-gap")
+    with pytest.raises(PartitionError, match="still holds committed record 5"):
+        plan_partition(rule, 4, BOUNDS, _late_map(), "orders", 0, found=5)
+    # Not checked: the map's own rule (an error, never a guess).
+    with pytest.raises(PartitionError, match="below the first copied offset 8"):
+        plan_partition(rule, 4, BOUNDS, _late_map(), "orders", 0)
+
+
+def test_below_the_resume_point_of_a_map_without_runs():
+    omap = OffsetMap()
+    omap.add_record(progress_record("orders", 0, [], 6, 2)[1])
+    assert plan_partition(Rule("translate"), 3, BOUNDS, omap, "orders", 0, found=None) == (2, "translate-after_copied")
+
+
+def test_past_the_resume_point():
+    rule = Rule("translate")
+    # Only the trailing commit marker between the resume point and the committed offset: fine.
+    assert plan_partition(rule, 12, BOUNDS, _late_map(), "orders", 0, found=None) == (3, "translate-after_copied")
+    # A committed record there: the group processed data the copy has not reached yet.
+    with pytest.raises(PartitionError, match="source record 11 was not copied yet"):
+        plan_partition(rule, 14, BOUNDS, _late_map(), "orders", 0, found=11)
