@@ -221,11 +221,18 @@ def load_from_topic(cluster, topic=DEFAULT_TOPIC, idle_timeout=2.0):
             lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=cluster.timeout())
             if hi <= lo:
                 pending.discard(p)
+        # consume(n, t) waits for n messages or the whole t: poll in short slices instead, and give up
+        # only after idle_timeout (at least the cluster's request timeout) without any message.
+        import time
+        last_seen = time.monotonic()
         while pending:
-            msgs = consumer.consume(500, timeout=min(idle_timeout, cluster.timeout()))
+            msgs = consumer.consume(500, timeout=min(0.2, cluster.timeout()))
             if not msgs:
+                if time.monotonic() - last_seen < max(idle_timeout, cluster.timeout()):
+                    continue
                 raise TranslationError("timed out reading offset map topic %r on the %s (partitions %s not at end)"
                                        % (topic, cluster, sorted(pending)))
+            last_seen = time.monotonic()
             for m in msgs:
                 if m.error():
                     if m.error().code() == KafkaError._PARTITION_EOF:
