@@ -391,7 +391,8 @@ class ConnectClient:
     """Kafka Connect REST calls with urllib: bounded, optional basic auth, errors naming the URL.
 
     Every request waits at most ``min(request_timeout, deadline.remaining())``. A 409 (the worker
-    group is rebalancing) is retried until the deadline; other errors raise KafkaOpsError at once.
+    group is rebalancing), or a 500/503 saying a rebalance is expected, is retried until the deadline;
+    other errors raise KafkaOpsError at once.
     """
 
     def __init__(self, url, username=None, password=None, validate_certs=True, ca_path=None,
@@ -450,8 +451,10 @@ class ConnectClient:
                 return status, _decode(raw)
             message = _error_message(raw) or "HTTP %d" % status
             remaining = self.deadline.remaining()
-            if status == 409 and (remaining is None or remaining > 1):
-                # "Cannot complete request momentarily due to stale configuration / rebalance in progress"
+            retryable = status == 409 or (status in (500, 503) and "rebalanc" in message.lower())
+            if retryable and (remaining is None or remaining > 1):
+                # 409 "Cannot complete request momentarily due to stale configuration", 500 "Request cannot be
+                # completed because a rebalance is expected": the worker group is rebalancing, ask again.
                 self.sleep(1.0 if remaining is None else min(1.0, remaining - 1))
                 continue
             raise KafkaOpsError("%s: %s failed: HTTP %d: %s" % (self, what, status, message),
@@ -688,7 +691,8 @@ def run_mirrormaker2(params, source, target, deadline, check_mode=False, client=
         raise KafkaOpsError("mirrormaker2: MirrorSourceConnector never copies %s (its default topics.exclude: %s); "
                             "set mirrormaker2.connector_config.source.topics.exclude to copy them"
                             % (", ".join(skipped), ", ".join(DEFAULT_TOPICS_EXCLUDE)))
-    missing = [CONNECTOR_CLASSES[k] for k in wanted_kinds(opts) if CONNECTOR_CLASSES[k] not in client.plugins()]
+    installed = client.plugins()
+    missing = [CONNECTOR_CLASSES[k] for k in wanted_kinds(opts) if CONNECTOR_CLASSES[k] not in installed]
     if missing:
         raise KafkaOpsError("%s has no %s plugin: install the connect-mirror jar on every worker"
                             % (client, ", ".join(missing)), connect_url=opts["connect_url"])

@@ -1,0 +1,288 @@
+"""kafka_mirror's MirrorMaker 2 engine against the real clusters and a real Kafka Connect worker.
+
+The worker (connect-runtime + connect-mirror from Maven Central, ``tests/harness/connect_harness.py``)
+starts once for this file, writes to the target cluster over SASL/SCRAM and has exactly-once source
+support enabled. ``KAFKAOPS_CONNECT_URL`` reuses a running worker instead (``connect_harness.py up``).
+Every test uses its own topics and connector prefix and removes them at the end.
+"""
+
+import json
+import os
+import socket
+import time
+import urllib.request
+
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import connect_harness
+from ansible_collections.kafkaops.migration.plugins.module_utils.connection import Cluster, KafkaOpsError
+from ansible_collections.kafkaops.migration.plugins.module_utils.mm2 import run_mirrormaker2
+from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
+
+pytestmark = pytest.mark.kafka
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def connect(clusters, tmp_path_factory):
+    """URL of a Connect worker writing to the target cluster (started for this module unless given)."""
+    url = os.environ.get("KAFKAOPS_CONNECT_URL")
+    if url and connect_harness.worker_alive(url):
+        yield url.rstrip("/")
+        return
+    port = connect_harness.DEFAULT_PORT
+    if connect_harness.kafka_harness._port_open(port):
+        port = _free_port()
+    worker = connect_harness.ConnectWorker(clusters["target"], workdir=str(tmp_path_factory.mktemp("connect")), port=port)
+    worker.start()
+    try:
+        yield worker.url
+    finally:
+        worker.stop()
+
+
+class Env:
+    """Topics and connectors of one test; everything it created is removed at teardown."""
+
+    def __init__(self, clusters, connect, unique):
+        self.clusters = clusters
+        self.url = connect
+        self.prefix = unique("mm2t")
+        self.admins = {n: AdminClient(clusters.librdkafka(n)) for n in ("source", "target")}
+        self.topics = {"source": [], "target": []}
+
+    def params(self, topics, **mm2):
+        opts = {"connect_url": self.url, "connector_prefix": self.prefix, "groups": [self.prefix + ".*"]}
+        opts.update(mm2)
+        return {"topics": list(topics), "interval": 1.0, "mirrormaker2": opts}
+
+    def run(self, params, check_mode=False, timeout=90, source=None, target=None):
+        deadline = Deadline(timeout)
+        src = Cluster(source or self.clusters.source, "source", deadline)
+        tgt = Cluster(target or self.clusters.target, "target", deadline)
+        return run_mirrormaker2(params, src, tgt, deadline, check_mode=check_mode)
+
+    def create_source_topic(self, name, partitions):
+        self.admins["source"].create_topics([NewTopic(name, partitions, 2)])[name].result(30)
+        self.topics["source"].append(name)
+        self.topics["target"].append(name)  # MirrorSourceConnector creates it on the target
+        return name
+
+    def connectors(self):
+        with urllib.request.urlopen(self.url + "/connectors?expand=info", timeout=10) as resp:
+            data = json.loads(resp.read().decode())
+        return dict((n, c["info"]["config"]) for n, c in data.items() if n.startswith(self.prefix + "-"))
+
+    def cleanup(self):
+        for name in list(self.connectors()):
+            req = urllib.request.Request(self.url + "/connectors/" + name, method="DELETE")
+            urllib.request.urlopen(req, timeout=10).close()
+        for side, names in self.topics.items():
+            if names:
+                for fut in self.admins[side].delete_topics(names, request_timeout=15).values():
+                    try:
+                        fut.result(20)
+                    except Exception:  # noqa: BLE001 - not created (e.g. check mode only)
+                        pass
+
+
+@pytest.fixture
+def env(clusters, connect, unique):
+    e = Env(clusters, connect, unique)
+    try:
+        yield e
+    finally:
+        e.cleanup()
+
+
+def produce(clusters, topic, partitions, per_partition):
+    """Keyed records with headers and explicit timestamps; returns them by partition, in order."""
+    p = Producer(dict(clusters.librdkafka("source"), **{"enable.idempotence": True, "acks": "all"}))
+    sent = dict((i, []) for i in range(partitions))
+    base = 1700000000000
+    for n in range(per_partition):
+        for part in range(partitions):
+            key = None if n == 3 else b"k-%d-%d" % (part, n)
+            value = None if n == 4 else b"v-%d-%d" % (part, n) * (1 + n % 3)
+            headers = [("h", b"%d" % n), ("h", b"again")] if n % 2 else None
+            ts = base + part * 1000 + n
+            p.produce(topic, key=key, value=value, partition=part, headers=headers, timestamp=ts)
+            sent[part].append((key, value, headers or [], ts))
+    assert p.flush(30) == 0
+    return sent
+
+
+def read_target(clusters, topic, partitions, expected, timeout=60):
+    """Records of the target topic by partition (read_committed), once ``expected`` per partition arrived."""
+    c = Consumer(dict(clusters.librdkafka("target"), **{"group.id": "mm2-test-reader", "enable.auto.commit": False,
+                                                       "isolation.level": "read_committed",
+                                                       "auto.offset.reset": "earliest"}))
+    got = dict((i, []) for i in range(partitions))
+    end = time.monotonic() + timeout
+    try:
+        while time.monotonic() < end:
+            md = c.list_topics(topic, timeout=5).topics.get(topic)
+            if md is not None and md.error is None and len(md.partitions) == partitions:
+                break
+            time.sleep(0.5)
+        c.assign([TopicPartition(topic, i, 0) for i in range(partitions)])
+        while time.monotonic() < end and any(len(got[i]) < expected for i in got):
+            msg = c.poll(0.5)
+            if msg is None or msg.error():
+                continue
+            got[msg.partition()].append((msg.key(), msg.value(), msg.headers() or [], msg.timestamp()[1]))
+    finally:
+        c.close()
+    return got
+
+
+# -- the whole life cycle ---------------------------------------------------------------------------
+def test_check_deploy_copy_idempotence_update_and_removal(clusters, env):
+    topic = env.create_source_topic(env.prefix + "-orders", 3)
+    sent = produce(clusters, topic, 3, 12)
+    params = env.params([topic])
+
+    # Check mode: reports the creation and its diff, deploys nothing.
+    res = env.run(params, check_mode=True)
+    assert res["changed"] is True
+    assert sorted(res["diff"]["after"]) == [env.prefix + "-checkpoint", env.prefix + "-source"]
+    assert {c["action"] for c in res["connectors"].values()} == {"create"}
+    assert env.connectors() == {}
+
+    # Real run: connectors RUNNING with exactly-once, the data arrives with the same topic and partitions.
+    res = env.run(params)
+    assert res["changed"] is True and res["exactly_once"] is True
+    src = res["connectors"][env.prefix + "-source"]
+    assert src["state"] == "RUNNING" and src["tasks"] and all(t["state"] == "RUNNING" for t in src["tasks"])
+    assert res["connectors"][env.prefix + "-checkpoint"]["state"] == "RUNNING"
+    deployed = env.connectors()
+    assert deployed[env.prefix + "-source"]["exactly.once.support"] == "required"
+    assert deployed[env.prefix + "-source"]["replication.policy.class"].endswith("IdentityReplicationPolicy")
+    got = read_target(clusters, topic, 3, 12)
+    assert got == sent
+    assert res["lag"] is not None and sorted({(r["topic"], r["partition"]) for r in res["lag"]["partitions"]}) == \
+        [(topic, 0), (topic, 1), (topic, 2)]
+
+    # Second run: nothing to change; the lag is measured from the committed offsets.
+    res = env.run(params)
+    assert res["changed"] is False and res["diff"] == {"before": {}, "after": {}}
+    assert res["lag"]["total"] == 0
+    assert all(r["next_offset"] == 12 for r in res["lag"]["partitions"])
+
+    # A config change shows in the diff (check mode first: nothing changes), then applies.
+    changed = env.params([topic], tasks_max=2)
+    res = env.run(changed, check_mode=True)
+    name = env.prefix + "-source"
+    assert res["changed"] is True and res["connectors"][name]["action"] == "update"
+    assert res["diff"]["before"][name]["tasks.max"] == "4" and res["diff"]["after"][name]["tasks.max"] == "2"
+    assert env.connectors()[name]["tasks.max"] == "4"
+    res = env.run(changed)
+    assert res["changed"] is True and env.connectors()[name]["tasks.max"] == "2"
+    assert len(res["connectors"][name]["tasks"]) == 2
+    assert env.run(changed)["changed"] is False
+
+    # Records produced now still arrive (the tasks restarted from their committed offsets, no duplicate).
+    more = produce(clusters, topic, 3, 12)
+    got = read_target(clusters, topic, 3, 24)
+    assert got == dict((p, sent[p] + more[p]) for p in sent)
+
+    # Removal: check mode keeps them, the real run deletes them, a second run changes nothing.
+    absent = env.params([topic], state="absent")
+    res = env.run(absent, check_mode=True)
+    assert res["changed"] is True and res["diff"]["after"] == {} and len(res["diff"]["before"]) == 2
+    assert len(env.connectors()) == 2
+    res = env.run(absent)
+    assert res["changed"] is True and env.connectors() == {}
+    assert all(c["state"] == "ABSENT" for c in res["connectors"].values())
+    assert env.run(absent)["changed"] is False
+
+
+def test_heartbeat_connector_is_added_and_removed_with_its_option(clusters, env):
+    topic = env.create_source_topic(env.prefix + "-hb", 1)
+    produce(clusters, topic, 1, 2)
+    res = env.run(env.params([topic], heartbeats=True, checkpoints=False))
+    assert sorted(res["connectors"]) == [env.prefix + "-heartbeat", env.prefix + "-source"]
+    assert res["connectors"][env.prefix + "-heartbeat"]["state"] == "RUNNING"
+    res = env.run(env.params([topic], heartbeats=False, checkpoints=False))
+    assert res["changed"] is True and res["connectors"][env.prefix + "-heartbeat"]["action"] == "delete"
+    assert sorted(env.connectors()) == [env.prefix + "-source"]
+
+
+def test_secrets_are_masked_in_diff_and_result(clusters, env):
+    topic = env.create_source_topic(env.prefix + "-sec", 1)
+    res = env.run(env.params([topic], wait=False), check_mode=True)
+    text = json.dumps(res)
+    assert clusters["target"]["sasl_password"] not in text
+    assert res["diff"]["after"][env.prefix + "-source"]["target.cluster.sasl.jaas.config"] == "********"
+
+    # A secret given through config (unused by the PLAINTEXT source) changes: masked, marked changed.
+    def jaas(password):
+        return {"source.cluster.sasl.jaas.config":
+                'org.apache.kafka.common.security.plain.PlainLoginModule required username="u" password="%s";' % password}
+
+    res = env.run(env.params([topic], config=jaas("first-secret")))
+    assert res["changed"] is True
+    assert "first-secret" not in json.dumps(res) and clusters["target"]["sasl_password"] not in json.dumps(res)
+    res = env.run(env.params([topic], config=jaas("second-secret")), check_mode=True)
+    text = json.dumps(res)
+    assert res["changed"] is True
+    assert "first-secret" not in text and "second-secret" not in text
+    name = env.prefix + "-source"
+    assert res["diff"]["before"][name]["source.cluster.sasl.jaas.config"] == "********"
+    assert res["diff"]["after"][name]["source.cluster.sasl.jaas.config"] == "******** (changed)"
+    assert res["diff"]["after"][name]["target.cluster.sasl.jaas.config"] == "********"
+
+
+def test_rejected_config_fails_before_anything_is_deployed(env):
+    topic = env.create_source_topic(env.prefix + "-bad", 1)
+    params = env.params([topic], connector_config={"source": {"replication.policy.class": "no.such.Policy"}})
+    with pytest.raises(KafkaOpsError) as err:
+        env.run(params)
+    assert err.value.msg.startswith("Kafka Connect at %s rejected the MirrorMaker 2 config, nothing was changed: "
+                                    "%s-source: replication.policy.class" % (env.url, env.prefix))
+    assert "replication.policy.class" in err.value.msg
+    assert env.connectors() == {}
+
+
+def test_wait_is_bounded_when_no_source_topic_matches(env):
+    params = env.params([env.prefix + "-missing"])
+    t0 = time.monotonic()
+    with pytest.raises(KafkaOpsError) as err:
+        env.run(params, timeout=12)
+    assert time.monotonic() - t0 < 20
+    assert "not running before the timeout" in err.value.msg and env.prefix + "-source" in err.value.msg
+    assert err.value.details["changed"] is True and env.prefix + "-source" in err.value.details["connectors"]
+
+
+def test_connect_cluster_of_another_kafka_cluster_is_refused(clusters, env):
+    topic = env.create_source_topic(env.prefix + "-wrong", 1)
+    # Pretend the target is the source cluster: the worker writes to the real target, so it must refuse.
+    with pytest.raises(KafkaOpsError, match="writes to Kafka cluster .* but the target cluster is"):
+        env.run(env.params([topic]), target=clusters.source)
+    assert env.connectors() == {}
+
+
+def test_unreachable_connect_url_fails_within_the_deadline(clusters, env):
+    params = env.params(["any"], connect_url="http://127.0.0.1:1")
+    with pytest.raises(KafkaOpsError) as err:
+        env.run(params, timeout=5)
+    assert err.value.msg.startswith("Kafka Connect at http://127.0.0.1:1: GET / failed")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    try:
+        url = "http://127.0.0.1:%d" % listener.getsockname()[1]
+        t0 = time.monotonic()
+        with pytest.raises(KafkaOpsError) as err:
+            env.run(env.params(["any"], connect_url=url), timeout=3)
+        assert time.monotonic() - t0 < 6
+        assert url in err.value.msg and "no answer within" in err.value.msg
+    finally:
+        listener.close()
