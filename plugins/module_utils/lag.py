@@ -198,8 +198,8 @@ def write_json_atomic(path, doc):
 
 def validate_options(groups, topics, until, max_lag, interval, stable_for, isolation_level):
     """Check the options beyond the argument spec; returns cleaned ``(groups, topics)``."""
-    groups = _unique([g for g in (groups or [])])
-    topics = _unique([t for t in (topics or [])]) if topics is not None else None
+    groups = _unique(groups or [])
+    topics = _unique(topics) if topics is not None else None
     if until not in UNTIL:
         raise KafkaOpsError("until must be one of %s, got %r" % (", ".join(UNTIL), until))
     if isolation_level not in ISOLATION_LEVELS:

@@ -94,6 +94,8 @@ attributes:
     details: The module only reads the cluster; it runs the same way in check mode.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 notes:
   - The probe reads at most the offsets between a group's committed offset and the end, stops at the first
     record it can deliver, never joins a group and never commits.

@@ -77,7 +77,7 @@ DATA, MARKER, ABORTED, OPEN = "data", "marker", "aborted", "open"
 def random_log(rng):
     """A partition as a list of record kinds, built from plain writes and transactions."""
     log = []
-    for _ in range(rng.randint(0, 6)):
+    for _step in range(rng.randint(0, 6)):
         kind = rng.choice(["plain", "commit", "abort", "compacted"])
         n = rng.randint(1, 3)
         if kind == "plain":
@@ -112,7 +112,7 @@ def deliverable(kind, isolation):
 @pytest.mark.parametrize("isolation", ["read_committed", "read_uncommitted"])
 def test_rule_matches_the_model_on_random_logs(isolation):
     rng = random.Random(1234)
-    for _ in range(3000):
+    for _case in range(3000):
         log = random_log(rng)
         end = len(log)
         lso = log.index(OPEN) if OPEN in log else end
