@@ -76,6 +76,7 @@ if HAS_CONFLUENT_KAFKA:
         ConsumerGroupTopicPartitions,
         IsolationLevel,
         KafkaError,
+        TopicCollection,
         TopicPartition,
     )
     from confluent_kafka.admin import OffsetSpec
@@ -293,19 +294,27 @@ def collect_group_offsets(cluster, futures, groups):
     return out
 
 
-def topic_partitions(cluster):
-    """``{topic: [partition, ...]}`` for every topic of the cluster (one Metadata request)."""
+def topic_partitions(cluster, names):
+    """``({topic: [partition, ...]}, [missing topic, ...])`` for ``names`` (one DescribeTopics call).
+
+    Only "unknown topic" makes a topic missing; any other error raises, so that a topic never drops
+    out of a wait because of a passing error.
+    """
+    if not names:
+        return {}, []
     try:
-        md = cluster.admin.list_topics(timeout=cluster.timeout())
+        futures = cluster.admin.describe_topics(TopicCollection(sorted(names)), request_timeout=cluster.timeout())
     except KafkaOpsError:
         raise
     except Exception as exc:
-        raise cluster.fail("list topics", exc)
-    out = {}
-    for name, topic in md.topics.items():
-        if topic.error is None:
-            out[name] = sorted(topic.partitions)
-    return out
+        raise cluster.fail("describe topics", exc)
+    ok, errors = cluster.results(futures, "describe topics")
+    missing = sorted(t for t, err in errors.items() if "UNKNOWN_TOPIC_OR_PART" in err)
+    others = dict((t, err) for t, err in errors.items() if t not in missing)
+    if others:
+        raise KafkaOpsError("%s: describe topics failed: %s"
+                            % (cluster, "; ".join("%s: %s" % kv for kv in sorted(others.items()))))
+    return dict((t, sorted(p.id for p in d.partitions)) for t, d in ok.items()), missing
 
 
 def list_offsets(cluster, keys, spec, isolation=None):
@@ -418,8 +427,7 @@ class LagWaiter:
         if self.groups:
             self.group_info = describe_groups(self.cluster, self.groups)
         if self.topics:
-            existing = topic_partitions(self.cluster)
-            missing = [t for t in self.topics if t not in existing]
+            missing = topic_partitions(self.cluster, self.topics)[1]
             if missing:
                 raise KafkaOpsError("%s: topic(s) do not exist: %s" % (self.cluster, ", ".join(missing)),
                                     missing_topics=missing)
@@ -434,21 +442,30 @@ class LagWaiter:
         """Read the cluster once and classify every partition; returns the snapshot dict."""
         cluster = self.cluster
         group_futures = submit_group_offsets(cluster, self.groups) if self.groups else {}
-        partitions = topic_partitions(cluster)
         commits = collect_group_offsets(cluster, group_futures, self.groups) if group_futures else {}
 
         # Topics considered per group: the given ones, or those it committed on or is assigned.
-        considered, ignored = {}, {}
+        names = {}
         for group in self.groups:
             if self.topics is not None:
-                names = list(self.topics)
+                names[group] = list(self.topics)
             else:
-                names = sorted(set(t for t, _p in commits[group]) | set(self.group_info.get(group, {}).get("assigned_topics", [])))
-            ignored[group] = sorted(t for t in names if t not in partitions)
-            considered[group] = [t for t in names if t in partitions]
+                names[group] = sorted(set(t for t, _p in commits[group])
+                                      | set(self.group_info.get(group, {}).get("assigned_topics", [])))
+        wanted = set(self.topics or [])
+        for group_names in names.values():
+            wanted.update(group_names)
+        partitions, missing = topic_partitions(cluster, wanted)
+        if self.topics and set(missing) & set(self.topics):
+            raise KafkaOpsError("%s: topic(s) no longer exist: %s"
+                                % (cluster, ", ".join(sorted(set(missing) & set(self.topics)))))
+        considered, ignored = {}, {}
+        for group in self.groups:
+            ignored[group] = [t for t in names[group] if t not in partitions]  # deleted since the group committed
+            considered[group] = [t for t in names[group] if t in partitions]
         watched = set(self.topics or [])
-        for names in considered.values():
-            watched.update(names)
+        for group_topics in considered.values():
+            watched.update(group_topics)
         keys = sorted((t, p) for t in watched if t in partitions for p in partitions[t])
         no_commit = sorted(set(k for group in self.groups for k in self._group_keys(considered[group], partitions)
                                if k not in commits[group]))

@@ -30,7 +30,7 @@ description:
     assigned to; all their partitions count, and a partition the group never committed on is measured from the log
     start.
   - Every poll reads the cluster with a few batched calls - the committed offsets of every group (one request
-    per group, all sent at once), one metadata request, and one ListOffsets request per offset kind (log end,
+    per group, all sent at once), one DescribeTopics request for the topics considered, and one ListOffsets request per offset kind (log end,
     last stable offset, log start where a group has no commit) covering all partitions.
   - O(until=idle) waits instead until the given O(topics) receive no new writes - their log ends do not move
     for O(stable_for) seconds - to make sure the producers are gone.
