@@ -54,6 +54,8 @@ _IDLE_STATES = ("EMPTY", "DEAD", "UNKNOWN")
 # Per-item errors worth asking again for (the group coordinator moving or loading).
 _RETRIABLE = ("NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE", "_TIMED_OUT")
 _LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+# Groups of this collection's own clients (the copy's reader, probes): never synced by discovery.
+INTERNAL_GROUP_PREFIXES = ("kafkaops-migration-", "kafkaops-mirror-")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -373,10 +375,13 @@ def _collect(cluster, submit, keys, what, attempts=4):
 
 
 def list_source_groups(cluster, pattern=None):
-    """Ids of the cluster's consumer groups, filtered by a regular expression (``re.search``)."""
+    """Ids of the cluster's consumer groups, filtered by a regular expression (``re.search``).
+
+    The groups of this collection's own clients (:data:`INTERNAL_GROUP_PREFIXES`) are left out.
+    """
     fut = cluster.admin.list_consumer_groups(**cluster.request_kwargs())
     res = cluster.result(fut, "list consumer groups")
-    ids = sorted(g.group_id for g in res.valid)
+    ids = sorted(g.group_id for g in res.valid if not g.group_id.startswith(INTERNAL_GROUP_PREFIXES))
     if pattern:
         rx = re.compile(pattern)
         ids = [g for g in ids if rx.search(g)]
@@ -617,7 +622,7 @@ def sync_groups(source, target, params, check_mode=False):
     wanted_topics = {}
     problems = []
     for req in requests:
-        topics = req.topics if req.topics is not None else sorted(set(t for t, _ in source_committed[req.name]))
+        topics = req.topics if req.topics is not None else sorted(set(tp[0] for tp in source_committed[req.name]))
         wanted_topics[req.name] = topics
         if not topics:
             if params.get("groups") is not None:
@@ -631,8 +636,8 @@ def sync_groups(source, target, params, check_mode=False):
 
     def target_topic_of(topic):
         if omap is not None:
-            for (t, _), pm in omap.partitions.items():
-                if t == topic:
+            for key, pm in omap.partitions.items():
+                if key[0] == topic:
                     return pm.target_topic
         return topic
 

@@ -43,7 +43,9 @@ options:
     description:
       - The groups to create or update on the target, with optional per-group settings.
       - When omitted, every consumer group of the source that matches O(group_pattern) is synced with
-        the topics it has committed offsets for.
+        the topics it has committed offsets for. The groups of this collection's own clients (ids
+        starting with C(kafkaops-migration-) or C(kafkaops-mirror-)) and groups without committed
+        offsets are left out.
     type: list
     elements: dict
     suboptions:

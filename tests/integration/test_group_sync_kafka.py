@@ -183,7 +183,7 @@ def mirror_copy(clusters, source, target, topic, map_topic, partitions, batches,
         for p in partitions:
             # Like kafka_mirror: a progress record per partition that got records in this batch,
             # resume points right after the last record copied (the target marker comes after).
-            pairs = [(s, t) for s, t, _ in sorted(landed[p])]
+            pairs = [(s, t) for s, t, key in sorted(landed[p])]
             if pairs:
                 key, value = progress_record(topic, p, pairs, source_next=pairs[-1][0] + 1, target_next=pairs[-1][1] + 1)
                 writer.produce(map_topic, key=key, value=value, partition=0)
@@ -223,7 +223,7 @@ def test_translate_from_map_topic_and_checkpoint_file_with_partial_commits(clust
     transactional_source(source, topic, [0, 1, 2], unique)
     # Two copy batches: source offsets [0, 5) then [5, 12); each ends with a target commit marker.
     copied = mirror_copy(clusters, source, target, topic, map_topic, [0, 1, 2], [5, 12], unique)
-    assert [s for s, _, _ in copied[0]] == [0, 1, 2, 8, 9, 10]
+    assert [row[0] for row in copied[0]] == [0, 1, 2, 8, 9, 10]
 
     # Source commits: p0 in the middle of the first run (next: p0-2), p1 in the aborted gap (next:
     # p1-3, the first record after the gap), p2 none (fallback earliest).
@@ -272,7 +272,7 @@ def test_translate_from_map_topic_and_checkpoint_file_with_partial_commits(clust
 
     # The drained group starts right after the copied data: it reads only what producers write next.
     res = sync(clusters, groups=[{"name": group_done}], policy="translate", offset_map_topic=map_topic)
-    by_p, _ = rows(res, group_done)
+    by_p = rows(res, group_done)[0]
     assert set(r["how"] for r in by_p.values()) == {"translate-after_copied"}
     assert dict((p, r["offset"]) for p, r in by_p.items()) == dict((p, copied[p][-1][1] + 1) for p in range(3))
     for p in range(3):
@@ -388,8 +388,8 @@ def test_active_group_on_the_target_is_skipped_or_fails(clusters, sides, unique)
     target.create(topic, partitions=1)
     target.produce(topic, 0, [("r%d" % i, T0) for i in range(3)])
     target.groups.update([busy, idle])
-    member = Consumer(dict(clusters.librdkafka("target"), **{"group.id": busy, "auto.offset.reset": "earliest",
-                                                              "enable.auto.commit": False}))
+    member = Consumer(dict(clusters.librdkafka("target"),
+                           **{"group.id": busy, "auto.offset.reset": "earliest", "enable.auto.commit": False}))
     try:
         member.subscribe([topic])
         deadline = time.monotonic() + 30

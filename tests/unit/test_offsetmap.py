@@ -75,42 +75,41 @@ def test_resume_point_never_moves_back():
 
 # -- translate: the documented cases -------------------------------------------------------------
 def _aborted_transaction_map():
-    """Source: 0-2 committed, 3-5 aborted, 6 abort marker, 7-9 committed, 10 commit marker.
+    """Source: 0-2 committed, 3 commit marker, 4-6 aborted, 7 abort marker, 8-10 committed, 11 marker.
 
-    The mirror copies 0-2 in one transaction (target 0-2, its marker at 3) and 7-9 in the next
-    (target 4-6, its marker at 7); it has read up to source offset 11.
+    The mirror (reading ``read_committed``) copies 0-2 in one transaction (target 0-2, its marker at
+    3) and 8-10 in the next (target 4-6, its marker at 7). Like kafka_mirror, each progress record's
+    resume points are right after the batch's last record: source 11, target 7.
     """
-    pm = PartitionMap("orders", 0)
-    k, v = progress_record("orders", 0, [(0, 0), (1, 1), (2, 2)], source_next=3, target_next=4)
     omap = OffsetMap()
-    omap.add_record(v)
-    k2, v2 = progress_record("orders", 0, [(7, 4), (8, 5), (9, 6)], source_next=11, target_next=8)
-    omap.add_record(v2)
-    pm = omap.partitions[("orders", 0)]
-    return omap, pm
+    omap.add_record(progress_record("orders", 0, [(0, 0), (1, 1), (2, 2)], source_next=3, target_next=3)[1])
+    omap.add_record(progress_record("orders", 0, [(8, 4), (9, 5), (10, 6)], source_next=11, target_next=7)[1])
+    return omap, omap.partitions[("orders", 0)]
 
 
 def test_offset_inside_a_run_is_shifted_by_the_run():
     omap, pm = _aborted_transaction_map()
-    assert pm.runs == [[0, 0, 3], [7, 4, 3]]
+    assert pm.runs == [[0, 0, 3], [8, 4, 3]]
+    assert (pm.source_next, pm.target_next) == (11, 7)
     assert omap.translate("orders", 0, 0) == (0, "mapped")
     assert omap.translate("orders", 0, 2) == (2, "mapped")
-    assert omap.translate("orders", 0, 7) == (4, "mapped")
-    assert omap.translate("orders", 0, 9) == (6, "mapped")
+    assert omap.translate("orders", 0, 8) == (4, "mapped")
+    assert omap.translate("orders", 0, 10) == (6, "mapped")
 
 
-@pytest.mark.parametrize("committed", [3, 4, 5, 6])
+@pytest.mark.parametrize("committed", [3, 4, 5, 6, 7])
 def test_offset_in_an_aborted_gap_goes_to_the_next_copied_record(committed):
-    omap, _ = _aborted_transaction_map()
-    # The target offset 3 is the mirror's commit marker; a consumer at 3 reads target 4 next,
-    # which is source 7: the first record the group had not consumed.
+    omap = _aborted_transaction_map()[0]
+    # A read_committed consumer that processed 0-2 commits 3 (or later, inside the skipped stretch).
+    # Target offset 3 is the mirror's commit marker; the next copied record is source 8 at target 4.
     assert omap.translate("orders", 0, committed) == (4, "gap")
 
 
-@pytest.mark.parametrize("committed", [10, 11, 50])
+@pytest.mark.parametrize("committed", [11, 12, 50])
 def test_offset_past_the_copied_data_goes_to_the_target_resume_point(committed):
-    omap, _ = _aborted_transaction_map()
-    assert omap.translate("orders", 0, committed) == (8, "after_copied")
+    # 12 is what a consumer that read everything commits: past the trailing commit marker 11.
+    omap = _aborted_transaction_map()[0]
+    assert omap.translate("orders", 0, committed) == (7, "after_copied")
 
 
 def test_offset_after_the_last_run_but_before_source_next_is_after_copied():
@@ -160,7 +159,7 @@ def test_without_target_next_after_copied_is_right_after_the_last_run():
 
 
 def test_unknown_partition_is_an_error_naming_it():
-    omap, _ = _aborted_transaction_map()
+    omap = _aborted_transaction_map()[0]
     with pytest.raises(TranslationError, match="no entry for orders:1"):
         omap.translate("orders", 1, 0)
     with pytest.raises(TranslationError, match="no entry for other:0"):
@@ -191,7 +190,7 @@ def _simulate(seed):
             target += 1
         target += 1   # the mirror's commit marker
         pairs.extend(copied)
-        _, value = progress_record("t", 0, copied, source_next=batch_end, target_next=target)
+        value = progress_record("t", 0, copied, source_next=batch_end, target_next=target)[1]
         omap.add_record(value)
         pos = batch_end
     return omap, pairs, size, target
@@ -226,7 +225,7 @@ def test_progress_record_format():
 
 def test_add_record_accepts_bytes_str_and_dict_and_keeps_the_target_topic():
     omap = OffsetMap()
-    _, value = progress_record("orders", 0, [(0, 0)], 1, 1, target_topic="orders.v2")
+    value = progress_record("orders", 0, [(0, 0)], 1, 1, target_topic="orders.v2")[1]
     omap.add_record(value)
     omap.add_record(value.decode("utf-8").replace('"runs":[[0,0,1]]', '"runs":[[1,1,1]]').replace(
         '"source_next":1', '"source_next":2').replace('"target_next":1', '"target_next":2'))
@@ -245,7 +244,7 @@ def test_unknown_format_is_refused():
 
 
 def test_checkpoint_file_round_trip(tmp_path):
-    omap, _ = _aborted_transaction_map()
+    omap = _aborted_transaction_map()[0]
     omap.partition("payments", 1).add([[5, 0, 2]], 7, 2)
     path = tmp_path / "map.json"
     path.write_text(omap.to_json())
@@ -253,7 +252,7 @@ def test_checkpoint_file_round_trip(tmp_path):
     assert data["format"] == 1
     assert [(p["topic"], p["partition"]) for p in data["partitions"]] == [("orders", 0), ("payments", 1)]
     back = OffsetMap.from_file(str(path))
-    for c in range(0, 13):
+    for c in range(0, 14):
         assert back.translate("orders", 0, c) == omap.translate("orders", 0, c)
     assert back.translate("payments", 1, 6) == (1, "mapped")
     assert back.translate("payments", 1, 7) == (2, "after_copied")
