@@ -457,10 +457,11 @@ def topic_partitions(cluster, topics):
 
 
 def partition_bounds(cluster, tps, timestamps=None):
-    """``{(topic, partition): {"start", "end", "stable", "at_time"}}`` of target partitions.
+    """``{(topic, partition): {"start", "end", "stable", "at": {timestamp: offset}}}`` of partitions.
 
-    One list_offsets call per kind of offset (log start, high watermark, last stable offset, and
-    one per distinct timestamp), all issued before any is awaited.
+    ``timestamps`` is ``{(topic, partition): set of timestamps (ms)}``. One list_offsets call per
+    kind of offset (log start, high watermark, last stable offset, and one per distinct timestamp),
+    all issued before any is awaited.
     """
     tps = sorted(set(tps))
     if not tps:
@@ -471,8 +472,9 @@ def partition_bounds(cluster, tps, timestamps=None):
              ("end", OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED, tps),
              ("stable", OffsetSpec.latest(), IsolationLevel.READ_COMMITTED, tps)]
     by_ts = {}
-    for tp, ts in timestamps.items():
-        by_ts.setdefault(ts, []).append(tp)
+    for tp, stamps in timestamps.items():
+        for ts in stamps:
+            by_ts.setdefault(ts, []).append(tp)
     for ts, members in sorted(by_ts.items()):
         calls.append((("at_time", ts), OffsetSpec.for_timestamp(ts), IsolationLevel.READ_UNCOMMITTED, sorted(members)))
     futures = {}
@@ -489,11 +491,10 @@ def partition_bounds(cluster, tps, timestamps=None):
         first = sorted(errors.items())[:5]
         raise KafkaOpsError("%s: listing offsets failed for %d partition(s): %s" % (
             cluster, len(errors), "; ".join("%s %s:%d: %s" % (k[0], k[1], k[2], v) for k, v in first)))
-    out = dict((tp, {}) for tp in tps)
+    out = dict((tp, {"at": {}}) for tp in tps)
     for (kind, topic, partition), info in ok.items():
         if isinstance(kind, tuple):
-            if timestamps.get((topic, partition)) == kind[1]:
-                out[(topic, partition)]["at_time"] = info.offset
+            out[(topic, partition)]["at"][kind[1]] = info.offset
         else:
             out[(topic, partition)][kind] = info.offset
     return out
@@ -669,24 +670,11 @@ def sync_groups(source, target, params, check_mode=False):
                 if ttopic != topic:
                     row["source_topic"] = topic
                 if rule.policy == "timestamp":
-                    timestamps[(ttopic, p)] = rule.timestamp
+                    timestamps.setdefault((ttopic, p), set()).add(rule.timestamp)
                 rows.append(row)
         rows_by_group[req.name] = rows
-    conflicting = {}
-    for req in requests:
-        for row in rows_by_group[req.name]:
-            tp = (row["topic"], row["partition"])
-            if row["policy"] == "timestamp" and timestamps.get(tp) != row["_rule"].timestamp:
-                conflicting[tp] = True
     bounds = partition_bounds(target, [(r["topic"], r["partition"]) for rows in rows_by_group.values() for r in rows],
                               timestamps)
-    if conflicting:
-        # Two groups ask for different timestamps on one partition: ask again per timestamp.
-        for req in requests:
-            for row in rows_by_group[req.name]:
-                tp = (row["topic"], row["partition"])
-                if tp in conflicting and row["policy"] == "timestamp":
-                    row["_at_time"] = partition_bounds(target, [tp], {tp: row["_rule"].timestamp})[tp]["at_time"]
 
     # Translations the offset map alone cannot settle: look at the source log once for all of them.
     windows = {}
@@ -707,8 +695,8 @@ def sync_groups(source, target, params, check_mode=False):
         for row in rows:
             tp = (row["topic"], row["partition"])
             b = dict(bounds[tp])
-            if "_at_time" in row:
-                b["at_time"] = row["_at_time"]
+            if row["_rule"].policy == "timestamp":
+                b["at_time"] = b["at"].get(row["_rule"].timestamp)
             row["current_offset"] = current.get(tp)
             row["log_start"], row["log_end"] = b["start"], b["end"]
             try:
