@@ -101,7 +101,7 @@ def test_topics_phase_check_then_real_then_unchanged(clusters, unique, tmp_path)
     assert got["%s.orders" % prefix][2]["retention.ms"] == "604800000"
     assert got["%s.customers" % prefix][2]["cleanup.policy"] == "compact"
     # the evaluate phase did not run (tags select the phase)
-    assert "kafka_evaluate" not in out
+    assert "kafka_evaluate : Read the source" not in out
 
     # idempotent: the same phase again changes nothing (no report file, whose content is the last run's)
     ev.pop("kafka_topics_report_file")
@@ -179,3 +179,42 @@ def test_groups_phase_commits_start_offsets_on_target(clusters, unique, tmp_path
     assert rc == 0, out[-3000:]
     assert recap(out) == (0, 0)
     assert "unchanged: %s" % group in out
+
+
+def test_evaluate_phase_reports_recommendation_and_preflight(clusters, unique, tmp_path):
+    prefix = unique("roles-eval")
+    generate(clusters, tmp_path, prefix, "fill", "--messages", "30")
+    report = tmp_path / "evaluate.json"
+    ev = extra_vars(clusters, kafka_evaluate_topics=["^" + re.escape(prefix) + r"\."], kafka_evaluate_sample_window=1,
+                    kafka_evaluate_report_file=str(report))
+    rc, out = run_playbook(MIGRATE, ev, tags="evaluate")
+    assert rc == 0, out[-3000:]
+    assert recap(out) == (1, 0)  # the report file; both clusters are only read
+    spec = json.loads(report.read_text())
+    assert spec["totals"]["topics"] == 4 and spec["totals"]["partitions"] == sum(SAMPLE.values())
+    assert spec["controller_mode"] == "zookeeper"
+    assert spec["recommendation"]["fits"] is True
+    assert spec["preflight"]["fits"] is True and spec["preflight"]["clashes"] == []
+    assert "recommended target: %s" % spec["recommendation"]["edition"] in out
+    assert "partitions = %d" % sum(SAMPLE.values()) in out
+    assert "target preflight: fits" in out
+    # the topics phase did not run
+    assert "kafka_topics : Create the source" not in out
+    assert target_topics(clusters, prefix) == {}
+
+
+def test_evaluate_phase_fails_when_target_limits_are_too_small(clusters, unique, tmp_path):
+    prefix = unique("roles-misfit")
+    generate(clusters, tmp_path, prefix, "fill", "--messages", "10")
+    ev = extra_vars(clusters, kafka_evaluate_topics=["^" + re.escape(prefix) + r"\."], kafka_evaluate_sample_window=0,
+                    kafka_evaluate_target_limits={"max_topics": 1})
+    rc, out = run_playbook(MIGRATE, ev, tags="evaluate,topics")
+    assert rc != 0
+    assert "the migration does not fit" in out
+    assert "exceed the limit 1" in out
+    # the play stopped before the topics phase: nothing was created on the target
+    assert target_topics(clusters, prefix) == {}
+
+    rc, out = run_playbook(MIGRATE, dict(ev, kafka_evaluate_fail_on_misfit=False), tags="evaluate")
+    assert rc == 0, out[-3000:]
+    assert "target preflight: does NOT fit" in out
