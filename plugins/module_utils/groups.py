@@ -714,7 +714,7 @@ def sync_groups(source, target, params, check_mode=False):
             row["changed"] = offset != row["current_offset"]
 
     if problems:
-        raise KafkaOpsError("nothing was changed: %s" % "; ".join(problems), problems=problems,
+        raise KafkaOpsError("nothing was changed: %s" % _summary(problems), problems=problems,
                             groups=_public_groups(requests, rows_by_group, source_states, target_states))
 
     # Active groups: skipped (or the task fails) before anything is altered.
@@ -766,6 +766,14 @@ def sync_groups(source, target, params, check_mode=False):
                 "; ".join("%s: %s" % kv for kv in sorted(failed.items()))),
                 changed=bool(done), groups=groups_out, altered=done, failed=sorted(failed))
     return result
+
+
+def _summary(problems, limit=10):
+    """The first ``limit`` problems, and how many there are in all (the full list is returned too)."""
+    text = "; ".join(problems[:limit])
+    if len(problems) > limit:
+        text += "; and %d more (%d problems in all, listed in 'problems')" % (len(problems) - limit, len(problems))
+    return text
 
 
 def _public_groups(requests, rows_by_group, source_states, target_states):

@@ -222,3 +222,12 @@ def test_past_the_resume_point():
     # A committed record there: the group processed data the copy has not reached yet.
     with pytest.raises(PartitionError, match="source record 11 was not copied yet"):
         plan_partition(rule, 14, BOUNDS, _late_map(), "orders", 0, found=11)
+
+
+def test_long_problem_lists_are_summarised_in_the_message():
+    problems = ["problem %d" % i for i in range(25)]
+    text = groups._summary(problems)
+    assert text.startswith("problem 0; problem 1;")
+    assert "problem 9;" in text and "problem 10" not in text
+    assert text.endswith("and 15 more (25 problems in all, listed in 'problems')")
+    assert groups._summary(["only one"]) == "only one"
