@@ -68,26 +68,35 @@ def topic_specs(count, seed):
     return specs
 
 
-def create_batched(admin, prefix, specs, batch=500):
+def create_batched(admin, prefix, specs, batch=200):
+    """Set-up only. ``operation_timeout=0``: a ZooKeeper-mode controller answers once the topics are
+    registered; the brokers create the logs afterwards (see wait_visible)."""
     names = sorted(specs)
     for i in range(0, len(names), batch):
         chunk = names[i:i + batch]
         futs = admin.create_topics(
             [NewTopic(prefix + n, specs[n][0], specs[n][1], config=specs[n][2]) for n in chunk],
-            operation_timeout=120, request_timeout=180)
+            operation_timeout=0, request_timeout=120)
         for fut in futs.values():
-            fut.result(timeout=240)
+            fut.result(timeout=180)
 
 
-def wait_visible(admin, prefix, specs, seconds=300):
+def wait_visible(admin, prefix, specs, seconds=1500):
+    """Until every partition of every topic has a leader in the metadata."""
     end = time.monotonic() + seconds
+    missing = list(specs)
     while time.monotonic() < end:
-        md = admin.list_topics(timeout=30)
+        try:
+            md = admin.list_topics(timeout=60)
+        except Exception as exc:  # noqa: BLE001 - busy brokers: ask again
+            print("  (metadata: %s)" % exc, flush=True)
+            continue
         missing = [n for n in specs
-                   if prefix + n not in md.topics or len(md.topics[prefix + n].partitions) < specs[n][0]]
+                   if prefix + n not in md.topics or len(md.topics[prefix + n].partitions) < specs[n][0]
+                   or any(p.leader < 0 for p in md.topics[prefix + n].partitions.values())]
         if not missing:
             return
-        time.sleep(1)
+        time.sleep(5)
     raise RuntimeError("%d topics not visible after %ss" % (len(missing), seconds))
 
 
@@ -149,7 +158,7 @@ def main(argv=None):
         src_admin = AdminClient(kafka_harness.client_config(desc["source"]))
         tgt_admin = AdminClient(kafka_harness.client_config(desc["target"]))
         timed("set-up: create topics on the source", lambda: create_batched(src_admin, "bench.", specs), figures)
-        timed("set-up: wait for source metadata", lambda: wait_visible(src_admin, "bench.", specs), figures)
+        timed("set-up: wait for source leaders (brokers create the logs)", lambda: wait_visible(src_admin, "bench.", specs), figures)
         src_replicas = sum(s[0] * s[1] for s in specs.values())
         tgt_replicas = sum(s[0] * min(s[1], 2) for s in specs.values())
         timed("set-up: source brokers create %d logs" % src_replicas,

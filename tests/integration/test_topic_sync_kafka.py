@@ -4,7 +4,7 @@ import os
 import time
 
 import pytest
-from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import Cluster
 from ansible_collections.kafkaops.migration.plugins.module_utils.topics import SyncOptions, sync
