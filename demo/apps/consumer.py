@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+# Copyright (c) kafkaops.migration contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Demo consumer: processes the demo producers' messages and keeps a ledger of what it processed.
+
+Consumes with a consumer group (``read_committed``, no auto commit): for each message it appends
+``<producer> <seq> <topic> <partition> <offset> <bootstrap>`` to its ledger, then commits the offsets
+of what it processed, synchronously, after every batch. SIGTERM stops it gracefully (the batch in hand
+is processed and committed, then it leaves the group). The cluster comes from a client properties
+file, like the producer's. ``--offset-reset`` defaults to ``latest``, as many applications do: a
+group that has no committed offset on a new cluster would silently skip what was already written
+there, which is exactly what kafkaops.migration.kafka_group_sync prevents.
+
+    python demo/apps/consumer.py --config client.properties --group billing --topic demo.orders --ledger c1.ledger
+"""
+
+import argparse
+import json
+import os
+import sys
+
+from confluent_kafka import Consumer, KafkaError
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import Stop, read_properties  # noqa: E402
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--group", required=True)
+    ap.add_argument("--topic", required=True, action="append", help="topic to consume (repeatable)")
+    ap.add_argument("--ledger", required=True)
+    ap.add_argument("--offset-reset", default="latest", choices=("latest", "earliest", "error"))
+    args = ap.parse_args(argv)
+
+    stop = Stop()
+    conf = read_properties(args.config)
+    servers = conf["bootstrap.servers"]
+    consumer = Consumer(dict(conf, **{
+        "group.id": args.group, "enable.auto.commit": False, "auto.offset.reset": args.offset_reset,
+        "isolation.level": "read_committed", "session.timeout.ms": 10000, "client.id": "demo-consumer",
+        "log_level": 3}))
+    consumer.subscribe(args.topic)
+    ledger = open(args.ledger, "a")
+    processed = 0
+    print("consumer: group %s on %s reading %s" % (args.group, servers, ", ".join(args.topic)), flush=True)
+    try:
+        while not stop.requested:
+            batch = consumer.consume(num_messages=500, timeout=0.5)
+            good = []
+            for msg in batch:
+                if msg.error():
+                    if msg.error().code() != KafkaError._PARTITION_EOF:
+                        print("consumer: %s" % msg.error(), file=sys.stderr, flush=True)
+                    continue
+                try:
+                    payload = json.loads(msg.value())
+                    who, seq = payload["producer"], payload["seq"]
+                except (TypeError, ValueError, KeyError):
+                    who, seq = "-", -1
+                ledger.write("%s %s %s %d %d %s\n" % (who, seq, msg.topic(), msg.partition(), msg.offset(), servers))
+                good.append(msg)
+            if good:
+                ledger.flush()
+                os.fsync(ledger.fileno())
+                consumer.commit(asynchronous=False)
+                processed += len(good)
+    finally:
+        ledger.close()
+        consumer.close()
+    print("consumer: stopped after %d messages" % processed, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
