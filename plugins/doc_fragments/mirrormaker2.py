@@ -20,6 +20,8 @@ options:
       - The Connect cluster must use the target cluster as its own Kafka cluster (its internal topics live
         there), because a source connector writes its records into the Connect cluster's Kafka cluster. The module
         checks this and fails otherwise.
+      - The copied topics are O(topics) and O(topic_patterns) minus O(exclude_patterns) (which extend
+        MirrorMaker 2's default C(topics.exclude) of internal topics).
       - Topic names stay the same on the target (C(IdentityReplicationPolicy)); partitions, keys, values,
         headers and timestamps are copied as they are (C(ByteArrayConverter) for keys, values and headers).
         The source is read C(read_committed), so records of aborted transactions are never copied.
@@ -106,6 +108,9 @@ options:
           - Let the checkpoint connector write the translated offsets into the target's consumer groups
             (C(sync.group.offsets.enabled)). Kafka only lets it do so for groups with no active member on
             the target.
+          - MirrorMaker 2 translates offsets conservatively (a group may re-read some records after the
+            switch); for an exact cutover translate the offsets with M(kafkaops.migration.kafka_group_sync)
+            instead and set this to V(false).
         type: bool
         default: true
       groups:
@@ -165,8 +170,11 @@ options:
       wait:
         description:
           - Wait (within the module's O(timeout), polling every C(interval) seconds) until every connector and all its
-            tasks are C(RUNNING) with the new config. A failed task fails the module with its stack trace.
+            tasks are C(RUNNING) with the new config, and have stayed so for C(stable_for) seconds (which catches
+            tasks that fail right after they start). A failed task fails the module with its stack trace.
           - The source connector needs at least one matching source topic to have a task.
+          - The connectors' states, their tasks' states and the lag (records between the offset the source
+            connector committed and the source's log end offset, per partition) are returned either way.
         type: bool
         default: true
 """

@@ -158,6 +158,8 @@ def topic_selection(params):
     """``(names, patterns)`` from the module's ``topics`` / ``topic_patterns``; raise when both are empty."""
     names = [t for t in (params.get("topics") or []) if t]
     patterns = [p for p in (params.get("topic_patterns") or []) if p]
+    for pattern in params.get("exclude_patterns") or []:
+        _check_pattern(pattern, "exclude_patterns")
     if not names and not patterns:
         raise KafkaOpsError("mirrormaker2: give at least one topic in topics or topic_patterns")
     for name in names:
@@ -275,8 +277,11 @@ def wanted_kinds(opts):
 
 
 def build_connector_configs(opts, source_params, target_params, names, patterns, exactly_once=True,
-                            read_pem=_read_pem):
-    """``{connector name: config}`` (every value a string, as Connect returns them) for the wanted connectors."""
+                            read_pem=_read_pem, exclude=None):
+    """``{connector name: config}`` (every value a string, as Connect returns them) for the wanted connectors.
+
+    ``exclude``: the module's ``exclude_patterns``; they extend MirrorMaker 2's default ``topics.exclude``.
+    """
     src = java_client_config(source_params, "source", read_pem)
     tgt = java_client_config(target_params, "target", read_pem)
     rf = str(int(opts["replication_factor"]))
@@ -318,6 +323,8 @@ def build_connector_configs(opts, source_params, target_params, names, patterns,
             "tasks.max": "1",
         },
     }
+    if exclude:
+        per_kind["source"]["topics.exclude"] = ",".join(list(DEFAULT_TOPICS_EXCLUDE) + list(exclude))
     if exactly_once:
         per_kind["source"]["exactly.once.support"] = "required"
     out = {}
@@ -570,10 +577,18 @@ def is_running(summary, kind):
     return all(t["state"] == "RUNNING" for t in summary["tasks"])
 
 
-def tasks_have_config(task_configs, desired):
-    """Every task carries the wanted connector config (the reconfiguration reached the tasks)."""
+def tasks_have_config(task_configs, desired, task_statuses=None):
+    """Every task carries the wanted connector config (the reconfiguration reached the tasks).
+
+    With ``task_statuses`` (the summary's tasks), the status must also list exactly the configured
+    tasks: after a reconfiguration the task configs change first, the status of the old tasks later.
+    """
     if task_configs is None:
         return False
+    if task_statuses is not None:
+        configured = sorted((t.get("id") or {}).get("task") for t in task_configs)
+        if configured != sorted(t.get("id") for t in task_statuses):
+            return False
     for task in task_configs:
         conf = task.get("config") or {}
         for key, value in desired.items():
@@ -611,14 +626,16 @@ def compute_lag(positions, earliest, latest):
     return {"total": total, "partitions": rows}
 
 
-def select_topics(all_topics, names, patterns):
+def select_topics(all_topics, names, patterns, exclude=()):
+    """The source topics the source connector copies (Python regexes standing in for Java ones)."""
     wanted = set(names)
     compiled = [re.compile("^(?:%s)$" % p) for p in patterns]
+    excluded = [re.compile("^(?:%s)$" % p) for p in list(DEFAULT_TOPICS_EXCLUDE) + list(exclude or ())]
     return sorted(t for t in all_topics
-                  if (t in wanted or any(c.match(t) for c in compiled)) and not excluded_by_default([t]))
+                  if (t in wanted or any(c.match(t) for c in compiled)) and not any(x.match(t) for x in excluded))
 
 
-def measure_lag(client, source, connector, opts, names, patterns):
+def measure_lag(client, source, connector, opts, names, patterns, exclude=()):
     """Lag of the source connector against the source's log end offsets (read_committed), or None."""
     offsets = client.offsets(connector)
     if offsets is None:
@@ -626,7 +643,7 @@ def measure_lag(client, source, connector, opts, names, patterns):
     from confluent_kafka import IsolationLevel, TopicPartition
     from confluent_kafka.admin import OffsetSpec
     metadata = source.admin.list_topics(timeout=source.timeout())
-    topics = select_topics(list(metadata.topics), names, patterns)
+    topics = select_topics(list(metadata.topics), names, patterns, exclude)
     parts = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
     if not parts:
         return {"total": 0, "partitions": []}
@@ -686,6 +703,7 @@ def run_mirrormaker2(params, source, target, deadline, check_mode=False, client=
         return result
 
     names, patterns = topic_selection(params)
+    exclude = [p for p in (params.get("exclude_patterns") or []) if p]
     skipped = excluded_by_default(names)
     if skipped:
         raise KafkaOpsError("mirrormaker2: MirrorSourceConnector never copies %s (its default topics.exclude: %s); "
@@ -703,7 +721,8 @@ def run_mirrormaker2(params, source, target, deadline, check_mode=False, client=
                             "of the target" % (client, info["kafka_cluster_id"], target_id))
 
     eos = opts["exactly_once"] != "disabled"
-    desired = build_connector_configs(opts, source.params, target.params, names, patterns, exactly_once=eos)
+    desired = build_connector_configs(opts, source.params, target.params, names, patterns, exactly_once=eos,
+                                      exclude=exclude)
     errors = _validate_all(client, desired)
     source_name = names_by_kind["source"]
     eos_errors = errors.get(source_name, {}).pop("exactly.once.support", None)
@@ -712,7 +731,8 @@ def run_mirrormaker2(params, source, target, deadline, check_mode=False, client=
                                   "runs at-least-once: enable exactly.once.source.support on every worker"
                                   % (client, "; ".join(eos_errors)))
         eos = False
-        desired = build_connector_configs(opts, source.params, target.params, names, patterns, exactly_once=False)
+        desired = build_connector_configs(opts, source.params, target.params, names, patterns, exactly_once=False,
+                                          exclude=exclude)
         errors = _validate_all(client, desired)
     elif eos_errors:
         errors[source_name]["exactly.once.support"] = eos_errors
@@ -739,14 +759,14 @@ def run_mirrormaker2(params, source, target, deadline, check_mode=False, client=
             client.delete(name)
     wanted = dict((n, desired[n]) for n in desired)
     if opts["wait"]:
-        _wait_running(client, wanted, kind_of, deadline, interval, result)
+        _wait_running(client, wanted, kind_of, deadline, interval, result, float(params.get("stable_for") or 0))
     else:
         _refresh_status(client, wanted, kind_of, result)
     for name, action in plan.items():
         if action == "delete":
             result["connectors"][name].update(state="ABSENT", tasks=[])
     try:
-        result["lag"] = measure_lag(client, source, source_name, opts, names, patterns)
+        result["lag"] = measure_lag(client, source, source_name, opts, names, patterns, exclude)
     except KafkaOpsError as exc:
         result["warnings"].append("lag not measured: %s" % exc.msg)
     result["duration"] = round(time.monotonic() - started, 3)
@@ -765,9 +785,11 @@ def _refresh_status(client, wanted, kind_of, result):
     return statuses
 
 
-def _wait_running(client, wanted, kind_of, deadline, interval, result):
-    """Poll until every wanted connector and its tasks run the wanted config; fail on FAILED or timeout."""
-    for _elapsed in poll(interval, deadline):
+def _wait_running(client, wanted, kind_of, deadline, interval, result, stable_for=0.0):
+    """Poll until every wanted connector and its tasks run the wanted config (without interruption for
+    ``stable_for`` seconds, which catches tasks that fail soon after they start); fail on FAILED or timeout."""
+    since, pending, stable_note = None, list(wanted), None
+    for elapsed in poll(interval, deadline):
         try:
             _refresh_status(client, wanted, kind_of, result)
         except KafkaOpsError as exc:
@@ -783,17 +805,26 @@ def _wait_running(client, wanted, kind_of, deadline, interval, result):
                                     diff=result.get("diff"), changed=result["changed"])
             if not is_running(summary, kind_of[name]):
                 pending.append(name)
-            elif summary["tasks"] and not tasks_have_config(_safe_tasks(client, name, deadline), wanted[name]):
+            elif summary["tasks"] and not tasks_have_config(_safe_tasks(client, name, deadline), wanted[name],
+                                                            summary["tasks"]):
                 pending.append(name)
+        stable_note = None
         if not pending:
-            result.pop("pending", None)
-            return
-        result["pending"] = pending
-    raise KafkaOpsError("%s: connectors not running before the timeout: %s" % (client, ", ".join(
-        "%s (%s, tasks %s)" % (n, result["connectors"][n]["state"],
-                               ", ".join("%s:%s" % (t["id"], t["state"]) for t in result["connectors"][n]["tasks"]) or "none")
-        for n in sorted(result.get("pending") or wanted))), connectors=result["connectors"], diff=result.get("diff"),
-        changed=result["changed"], timed_out=True)
+            since = elapsed if since is None else since
+            if elapsed - since >= stable_for:
+                return
+            stable_note = "all RUNNING for %.1fs of stable_for %.1fs" % (elapsed - since, stable_for)
+        else:
+            since = None
+    if stable_note:
+        what = stable_note
+    else:
+        what = ", ".join("%s (%s, tasks %s)" % (n, result["connectors"][n]["state"], ", ".join(
+            "%s:%s" % (t["id"], t["state"]) for t in result["connectors"][n]["tasks"]) or "none")
+            for n in sorted(pending or wanted))
+    raise KafkaOpsError("%s: connectors not running before the timeout: %s" % (client, what),
+                        connectors=result["connectors"], diff=result.get("diff"), changed=result["changed"],
+                        timed_out=True)
 
 
 def _safe_tasks(client, name, deadline):

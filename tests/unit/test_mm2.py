@@ -254,6 +254,15 @@ def test_tasks_have_config_detects_a_stale_task():
     assert not mm2.tasks_have_config(None, want)
 
 
+def test_tasks_have_config_needs_the_status_to_list_the_configured_tasks():
+    want = {"topics": "a"}
+    configs_now = [{"id": {"connector": "c", "task": 0}, "config": {"topics": "a"}},
+                   {"id": {"connector": "c", "task": 1}, "config": {"topics": "a"}}]
+    old_status = [{"id": 0, "state": "RUNNING"}, {"id": 1, "state": "RUNNING"}, {"id": 2, "state": "RUNNING"}]
+    assert not mm2.tasks_have_config(configs_now, want, old_status)
+    assert mm2.tasks_have_config(configs_now, want, old_status[:2])
+
+
 # -- lag ----------------------------------------------------------------------------------------
 def test_lag_counts_from_the_offset_after_the_last_copied_record():
     offsets = [{"partition": {"cluster": "source", "topic": "t", "partition": 0}, "offset": {"offset": 9}},
@@ -303,3 +312,13 @@ def test_silent_server_fails_within_the_deadline():
 def test_expired_deadline_makes_no_request():
     with pytest.raises(KafkaOpsError, match="the module timeout ran out"):
         mm2.ConnectClient("http://127.0.0.1:1", deadline=Deadline(0)).server_info()
+
+
+def test_exclude_patterns_extend_the_default_exclusions():
+    o = opts()
+    src = mm2.build_connector_configs(o, SOURCE, TARGET, ["a"], ["b.*"], read_pem=pem, exclude=["b-old.*"])["kafkaops-mm2-source"]
+    assert src["topics.exclude"] == r".*[\-\.]internal,.*\.replica,__.*,b-old.*"
+    assert "topics.exclude" not in configs()["kafkaops-mm2-source"]
+    assert mm2.select_topics(["b1", "b-old1", "b.internal"], [], ["b.*"], ["b-old.*"]) == ["b1"]
+    with pytest.raises(KafkaOpsError, match="exclude_patterns"):
+        mm2.topic_selection({"topics": ["a"], "exclude_patterns": ["x{1,2}"]})
