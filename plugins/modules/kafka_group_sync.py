@@ -329,6 +329,8 @@ def main():
     deadline = Deadline(module.params["timeout"])
     source, target = args.clusters(module, ["source", "target"], deadline)
     try:
+        source.describe()   # reachability and credentials first: a clear, bounded failure
+        target.describe()
         result = sync_groups(source, target, module.params, check_mode=module.check_mode)
     except KafkaOpsError as exc:
         module.fail_json(msg=exc.msg, **exc.details)

@@ -480,3 +480,34 @@ def test_playbook_check_then_apply_then_unchanged(clusters, sides, unique):
     assert rc == 0, out[-3000:]
     assert "failed=0" in out
     assert target.committed(group) == {(topic, 0): 2, (topic, 1): 0}
+
+
+def test_translate_to_a_renamed_target_topic(clusters, sides, unique, tmp_path):
+    source, target = sides
+    topic, renamed, group = unique("gs-ren"), unique("gs-ren-v2"), unique("gs-ren-app")
+    source.create(topic, partitions=1)
+    target.create(renamed, partitions=1)
+    source.produce(topic, 0, [("r%d" % i, T0) for i in range(4)])
+    target.produce(renamed, 0, [("r%d" % i, T0) for i in range(4)])
+    source.commit(group, {(topic, 0): 3})
+    target.groups.add(group)
+    path = tmp_path / "map.json"
+    path.write_text(json.dumps({"format": 1, "partitions": [
+        {"topic": topic, "target_topic": renamed, "partition": 0, "runs": [[0, 0, 4]], "source_next": 4,
+         "target_next": 4}]}))
+    res = sync(clusters, groups=[{"name": group}], policy="translate", offset_map_file=str(path))
+    row = rows(res, group)[0][0]
+    assert (row["topic"], row["source_topic"], row["offset"]) == (renamed, topic, 3)
+    assert target.committed(group) == {(renamed, 0): 3}
+    assert target.first_records(group, renamed, [0]) == {0: (3, "r3")}
+
+
+def test_wrong_target_password_fails_fast_without_echoing_it(clusters):
+    t0 = time.monotonic()
+    with pytest.raises(FailJson) as err:
+        run_module(kafka_group_sync, dict(source=clusters.source, timeout=20, groups=[{"name": "g", "topics": ["t"]}],
+                                          target=dict(clusters.target, sasl_password="not-the-secret", request_timeout=4)))
+    assert time.monotonic() - t0 < 15
+    assert err.value.result["msg"].startswith("target cluster (")
+    assert "uthentication" in err.value.result["msg"]
+    assert "not-the-secret" not in json.dumps(err.value.result)
