@@ -15,6 +15,7 @@ from confluent_kafka import ConsumerGroupTopicPartitions, Consumer, KafkaError, 
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from ansible_collections.kafkaops.migration.plugins.modules import kafka_group_sync
+from ansible_collections.kafkaops.migration.plugins.module_utils import groups as groups_core
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import Cluster
 from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import load_from_topic, progress_record
 from tests.utils.modules import FailJson, run_module
@@ -511,3 +512,35 @@ def test_wrong_target_password_fails_fast_without_echoing_it(clusters):
     assert err.value.result["msg"].startswith("target cluster (")
     assert "uthentication" in err.value.result["msg"]
     assert "not-the-secret" not in json.dumps(err.value.result)
+
+
+def test_translate_warns_when_the_source_group_is_still_consuming(clusters, sides, unique, tmp_path):
+    source, target = sides
+    topic, group = unique("gs-live"), unique("gs-live-app")
+    source.create(topic, partitions=1)
+    target.create(topic, partitions=1)
+    source.produce(topic, 0, [("r0", T0), ("r1", T0)])
+    target.produce(topic, 0, [("r0", T0), ("r1", T0)])
+    source.commit(group, {(topic, 0): 1})
+    target.groups.add(group)
+    path = tmp_path / "map.json"
+    path.write_text(json.dumps({"format": 1, "partitions": [
+        {"topic": topic, "partition": 0, "runs": [[0, 0, 2]], "source_next": 2, "target_next": 2}]}))
+    member = Consumer(dict(clusters.librdkafka("source"),
+                           **{"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False}))
+    try:
+        member.subscribe([topic])
+        deadline = time.monotonic() + 30
+        while not member.assignment() and time.monotonic() < deadline:
+            member.poll(0.2)
+        assert member.assignment(), "the member never joined"
+        res = groups_core.sync_groups(Cluster(clusters.source, "source"), Cluster(clusters.target, "target"),
+                                      {"groups": [{"name": group}], "policy": "translate", "fallback": "earliest",
+                                       "offset_map_file": str(path)}, check_mode=True)
+    finally:
+        member.close()
+    assert res["changed"] is True
+    assert rows(res, group)[1]["source_state"] == "STABLE"
+    assert res["warnings"] == ["group %r still has 1 active member(s) on the source: its committed offsets may move on "
+                               "after this translation" % group]
+    assert target.committed(group) == {}
