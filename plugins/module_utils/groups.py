@@ -51,8 +51,10 @@ FALLBACKS = ("earliest", "latest", "fail")
 
 # Group states in which the group has no members and its offsets may be altered.
 _IDLE_STATES = ("EMPTY", "DEAD", "UNKNOWN")
-# Per-item errors worth asking again for (the group coordinator moving or loading).
-_RETRIABLE = ("NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE", "_TIMED_OUT")
+# Per-item errors worth asking again for (the group coordinator moving or loading). Local time-outs
+# are not retried: after a timed-out group request librdkafka may abort the process when the late
+# answer arrives (librdkafka issue 4605), so the task fails at once with a clear message instead.
+_RETRIABLE = ("NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE")
 _LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 # Groups of this collection's own clients (the copy's reader, probes): never synced by discovery.
 INTERNAL_GROUP_PREFIXES = ("kafkaops-migration-", "kafkaops-mirror-")
