@@ -27,6 +27,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
+import threading
 import time
 import traceback
 
@@ -35,7 +36,7 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.editions import
 
 try:
     from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection, TopicPartition
-    from confluent_kafka.admin import ConfigResource, ConfigSource, OffsetSpec, ResourceType
+    from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec, ResourceType
 except ImportError:  # connection.Cluster reports the missing library
     pass
 
@@ -49,7 +50,8 @@ except ImportError:
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-CONFIG_BATCH = 500
+CONFIG_BATCH = 250
+CONFIG_CONNECTIONS = 3
 
 # Topics that belong to Kafka or to tools around it; never migrated as data.
 INTERNAL_NAMES = {
@@ -554,12 +556,22 @@ class SizeProbe:
         except Exception as exc:  # reachability was checked with confluent-kafka already
             warnings.append("%s: kafka-python could not connect (%s): sizes unavailable" % (cluster, exc))
 
-    def log_dirs(self):
-        """{(topic, partition): bytes of the largest replica}, {(topic, partition): bytes of all replicas}."""
+    def log_dirs(self, tps=None):
+        """{(topic, partition): bytes of the largest replica}, {(topic, partition): bytes of all replicas}.
+
+        ``tps``: the (topic, partition) pairs to ask for (all when None); naming them spares
+        kafka-python a metadata round trip and the brokers the other topics."""
         if self.admin is None:
             return None, None
+        wanted = None
+        if tps is not None:
+            wanted = {}
+            for t, p in tps:
+                wanted.setdefault(t, []).append(p)
+            if not wanted:
+                return {}, {}
         try:
-            data = self.admin.describe_log_dirs()
+            data = self.admin.describe_log_dirs(topic_partitions=wanted)
         except Exception as exc:
             self.warnings.append("%s: DescribeLogDirs failed (%s): sizes unavailable" % (self.cluster, exc))
             self.close()
@@ -605,28 +617,40 @@ class SizeProbe:
             self.admin = None
 
 
-def _broker_configs(cluster, broker_ids):
-    """Broker configs, one describe_configs call per broker (librdkafka's rule), all in flight at once."""
+def _broker_config_futures(cluster, broker_ids):
+    """One describe_configs call per broker (librdkafka allows one BROKER resource per call)."""
     futures = {}
     for b in broker_ids:
-        fs = cluster.admin.describe_configs([ConfigResource(ResourceType.BROKER, str(b))], **cluster.request_kwargs())
-        for res, fut in fs.items():
+        for res, fut in cluster.admin.describe_configs([ConfigResource(ResourceType.BROKER, str(b))],
+                                                       **cluster.request_kwargs()).items():
             futures[b] = fut
-    ok, errors = cluster.results(futures, "describe broker configs")
-    out = {}
-    for b, entries in ok.items():
-        out[b] = dict((k, e.value) for k, e in entries.items())
-    return out, errors
+    return futures
 
 
-def _topic_configs(cluster, names):
-    """All configs of the named topics in chunks of CONFIG_BATCH, every chunk in flight at once."""
+def _topic_config_futures(cluster, names):
+    """describe_configs in chunks of CONFIG_BATCH topics, all in flight at once, spread over up to
+    CONFIG_CONNECTIONS admin clients: a broker serves one connection's requests in order, and on
+    ZooKeeper clusters it reads each topic's config from ZooKeeper, so one connection serialises it."""
+    chunks = [names[i:i + CONFIG_BATCH] for i in range(0, len(names), CONFIG_BATCH)]
+    admins = [cluster.admin] + [AdminClient(cluster.client_config()) for _ in range(min(len(chunks), CONFIG_CONNECTIONS) - 1)]
     futures = {}
-    for i in range(0, len(names), CONFIG_BATCH):
-        chunk = [ConfigResource(ResourceType.TOPIC, n) for n in names[i:i + CONFIG_BATCH]]
-        for res, fut in cluster.admin.describe_configs(chunk, **cluster.request_kwargs()).items():
+    wait = config_wait(cluster, len(chunks))
+    for i, chunk in enumerate(chunks):
+        admin = admins[i % len(admins)]
+        for res, fut in admin.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in chunk],
+                                               request_timeout=wait).items():
             futures[res.name] = fut
-    ok, errors = cluster.results(futures, "describe topic configs")
+    return futures, admins  # keep the extra clients alive until the futures are done
+
+
+def config_wait(cluster, chunks):
+    """Seconds the config chunks may take: request_timeout per chunk queued on one connection."""
+    per_connection = -(-chunks // CONFIG_CONNECTIONS)
+    return cluster.timeout(cluster.request_timeout * max(per_connection, 1))
+
+
+def _topic_configs(ok):
+    """``{topic: (effective configs, non-default configs)}``; non-default = set on the topic itself."""
     dynamic = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
     out = {}
     for name, entries in ok.items():
@@ -637,17 +661,40 @@ def _topic_configs(cluster, names):
             if src == dynamic:
                 nondefault[key] = "********" if e.is_sensitive else e.value
         out[name] = (effective, nondefault)
-    return out, errors
+    return out
 
 
-def read_cluster(cluster, probe, warnings, include=None, exclude=None):
-    """Brokers, versions, controller mode and every topic with partitions, RF and configs."""
-    info = cluster.describe()
+def read_cluster(cluster, info, probe, warnings, include=None, exclude=None):
+    """Brokers, versions, controller mode and every topic with partitions, RF and configs.
+
+    Broker configs, DescribeTopics (all topics in one call) and the topic configs are all in flight
+    at the same time; the version probe runs meanwhile.
+    """
     ids = [b["id"] for b in info["brokers"]]
-    bconf, berr = _broker_configs(cluster, ids)
+    bfut = _broker_config_futures(cluster, ids)
+    md = cluster.admin.list_topics(timeout=cluster.timeout())
+    names = []
+    for n in sorted(md.topics):
+        if classify_topic(n)[0] or selected(n, include or [], exclude or []):
+            names.append(n)
+    dfut = cluster.admin.describe_topics(TopicCollection(names), **cluster.request_kwargs()) if names else {}
+    cfut, config_admins = _topic_config_futures(cluster, names) if names else ({}, [])
+    versions, features = probe.versions(ids) if probe else ({}, None)
+    okb, berr = cluster.results(bfut, "describe broker configs")
+    bconf = dict((b, dict((k, e.value) for k, e in entries.items())) for b, entries in okb.items())
     for b, err in berr.items():
         warnings.append("%s: broker %s configs unavailable: %s" % (cluster, b, err))
-    versions, features = probe.versions(ids) if probe else ({}, None)
+    descs, derr = cluster.results(dfut, "describe topics") if dfut else ({}, {})
+    for n, err in derr.items():
+        warnings.append("%s: topic %s not described: %s" % (cluster, n, err))
+    okc, cerr = cluster.results(cfut, "describe topic configs", timeout=config_wait(cluster, len(cfut) // CONFIG_BATCH + 1)) \
+        if cfut else ({}, {})
+    del config_admins[:]
+    configs = _topic_configs(okc)
+    lost = dict((n, e) for n, e in cerr.items() if n in descs and "UNKNOWN_TOPIC" not in e)
+    if lost:  # configs are what the topics are created with on the target: no silent gaps
+        raise KafkaOpsError("%s: describe topic configs failed for %d topic(s), e.g. %s" % (
+            cluster, len(lost), "; ".join("%s: %s" % kv for kv in sorted(lost.items())[:3])))
     zk = any((c.get("zookeeper.connect") or "") for c in bconf.values())
     roles = sorted(set(c.get("process.roles") for c in bconf.values() if c.get("process.roles")))
     mode = "zookeeper" if zk else ("kraft" if roles or features else "unknown")
@@ -673,29 +720,10 @@ def read_cluster(cluster, probe, warnings, include=None, exclude=None):
     if len(probed) > 1:
         warnings.append("%s: brokers run different versions %s (rolling upgrade?)" % (cluster, ", ".join(probed)))
     default_conf = next(iter(bconf.values()), {})
-    # topics: one DescribeTopics for all of them
-    md = cluster.admin.list_topics(timeout=cluster.timeout())
-    names = sorted(md.topics)
-    descs = {}
-    if names:
-        ok, errors = cluster.results(cluster.admin.describe_topics(TopicCollection(names), **cluster.request_kwargs()),
-                                     "describe topics")
-        descs = ok
-        for n, err in errors.items():
-            warnings.append("%s: topic %s not described: %s" % (cluster, n, err))
-    chosen = []
+    topics = []
     for n in names:
         if n not in descs:
             continue
-        internal, kind = classify_topic(n, descs[n].is_internal)
-        if not internal and not selected(n, include or [], exclude or []):
-            continue
-        chosen.append(n)
-    configs, cerr = _topic_configs(cluster, chosen) if chosen else ({}, {})
-    for n, err in cerr.items():
-        warnings.append("%s: configs of topic %s unavailable: %s" % (cluster, n, err))
-    topics = []
-    for n in chosen:
         d = descs[n]
         internal, kind = classify_topic(n, d.is_internal)
         rfs = sorted(set(len(p.replicas) for p in d.partitions))
@@ -790,12 +818,13 @@ def sample_traffic(cluster, tps, window, interval, probe, group_ids, gone=None):
 
     obs = {"samples": [], "start0": None, "start1": None, "size0": None, "size1": None, "total_size": None,
            "groups0": {}, "groups1": {}, "group_errors": {}, "t_groups0": None, "t_groups1": None}
+    sizes = _Background(probe.log_dirs, tps) if probe else None  # kafka-python, meanwhile
     obs["start0"] = _list_offsets(cluster, tps, OffsetSpec.earliest(), "list earliest offsets", gone)
-    if probe:
-        obs["size0"], obs["total_size"] = probe.log_dirs()
     obs["samples"].append(stamp(lambda: _list_offsets(cluster, tps, OffsetSpec.latest(), "list latest offsets", gone)))
     if group_ids:
         obs["t_groups0"], (obs["groups0"], obs["group_errors"]) = stamp(lambda: _group_offsets(cluster, group_ids))
+    if sizes:
+        obs["size0"], obs["total_size"] = sizes.join(cluster.timeout())
     if window <= 0:
         obs["start1"], obs["size1"] = obs["start0"], obs["size0"]
         obs["groups1"], obs["t_groups1"] = obs["groups0"], obs["t_groups0"]
@@ -815,13 +844,31 @@ def sample_traffic(cluster, tps, window, interval, probe, group_ids, gone=None):
         if k * step >= window:
             break
         k += 1
-    if probe:
-        obs["size1"], obs["total_size"] = probe.log_dirs()
+    sizes = _Background(probe.log_dirs, tps) if probe else None
     obs["start1"] = _list_offsets(cluster, tps, OffsetSpec.earliest(), "list earliest offsets", gone)
     if group_ids:
         obs["t_groups1"], (obs["groups1"], errs) = stamp(lambda: _group_offsets(cluster, group_ids))
         obs["group_errors"].update(errs)
+    if sizes:
+        obs["size1"], obs["total_size"] = sizes.join(cluster.timeout())
     return obs
+
+
+class _Background:
+    """Run ``fn(*args)`` in a thread; ``join`` returns its result (``(None, None)`` if it did not finish)."""
+
+    def __init__(self, fn, *args):
+        self.result = (None, None)
+        self.thread = threading.Thread(target=self._run, args=(fn,) + args)
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _run(self, fn, *args):
+        self.result = fn(*args)
+
+    def join(self, timeout):
+        self.thread.join(timeout)
+        return self.result
 
 
 def collect(source, window=10.0, interval=1.0, include=None, exclude=None, groups=True, measure_size=True):
@@ -832,10 +879,10 @@ def collect(source, window=10.0, interval=1.0, include=None, exclude=None, group
     """
     warnings = []
     started = time.monotonic()
-    source.describe()  # reachability and credentials first: fails fast with the cause
+    described = source.describe()  # reachability and credentials first: fails fast with the cause
     probe = SizeProbe(source, warnings) if measure_size else None
     try:
-        info, topics = read_cluster(source, probe, warnings, include, exclude)
+        info, topics = read_cluster(source, described, probe, warnings, include, exclude)
         tps = [(t["name"], p) for t in topics for p in t["partition_ids"]]
         group_ids = list_groups(source, warnings) if groups else []
         gdesc = describe_groups(source, group_ids, warnings) if groups else {}
@@ -845,7 +892,8 @@ def collect(source, window=10.0, interval=1.0, include=None, exclude=None, group
         if probe:
             probe.close()
     if gone:
-        warnings.append("%s: %d topic(s) were deleted while being read, left out: %s" % (
+        warnings.append("%s: %d topic(s) became unknown to their leader while being read (deleted meanwhile, "
+                        "or created so recently that not every broker knows them), left out: %s" % (
             source, len(gone), ", ".join(sorted(gone)[:10])))
         topics = [t for t in topics if t["name"] not in gone]
         obs["samples"] = [(ts, dict((k, v) for k, v in sm.items() if k[0] not in gone)) for ts, sm in obs["samples"]]
@@ -945,7 +993,10 @@ def read_target(target, include_versions=True):
     try:
         ids = [b["id"] for b in info["brokers"]]
         versions, features = probe.versions(ids) if probe else ({}, None)
-        bconf, berr = _broker_configs(target, ids)
+        okb, berr = target.results(_broker_config_futures(target, ids), "describe broker configs")
+        bconf = dict((b, dict((k, e.value) for k, e in entries.items())) for b, entries in okb.items())
+        for b, err in berr.items():
+            warnings.append("%s: broker %s configs unavailable: %s" % (target, b, err))
     finally:
         if probe:
             probe.close()
