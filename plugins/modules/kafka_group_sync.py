@@ -114,7 +114,11 @@ options:
       - V(translate) is the target offset of the first record the source group has not consumed yet,
         read from the offset map that the data copy (M(kafkaops.migration.kafka_mirror)) keeps; see
         O(offset_map_topic) and O(offset_map_file). The translated offset must lie within the target
-        log, and a committed source offset below the first copied record is an error, never a guess.
+        log. Where the map alone cannot tell (a committed source offset below the first copied record,
+        or past the point the copy has read to), the source log is read once (C(read_committed)) -
+        if only aborted records, transaction markers or compacted offsets lie in between, the group
+        starts at the next copied record; if records the group has not processed were never copied, or
+        records it has processed are not copied yet, the task fails instead of guessing.
       - V(timestamp) is the first target offset whose record timestamp is at or after O(timestamp),
         or the log end when there is none.
     type: str
