@@ -73,9 +73,9 @@ MIRROR_OPTION_SPEC = dict(
     interval=dict(type="float", default=5.0),
     offset_map_topic=dict(type="str", default=DEFAULT_TOPIC),
     progress_file=dict(type="path"),
-    batch_records=dict(type="int", default=100000),
-    batch_bytes=dict(type="int", default=16 * 1024 * 1024),
-    batch_seconds=dict(type="float", default=2.0),
+    batch_records=dict(type="int", default=500000),
+    batch_bytes=dict(type="int", default=64 * 1024 * 1024),
+    batch_seconds=dict(type="float", default=5.0),
 )
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
@@ -216,8 +216,22 @@ def _describe_topic_configs(cluster, names, keys=("cleanup.policy", "message.tim
     return out
 
 
-def _topic_partitions(cluster, names=None):
-    """``{topic: partition count}`` from one metadata request (all topics when ``names`` is None)."""
+def _topic_partitions(cluster, names=None, expect=None, attempts=10):
+    """``{topic: partition count}`` from one metadata request (all topics when ``names`` is None).
+
+    Brokers learn about new topics asynchronously; when ``expect`` (``{name: minimum partitions}``)
+    is not met, the request is repeated (up to ``attempts`` times, half a second apart) before the
+    answer stands.
+    """
+    for attempt in range(attempts):
+        found, brokers = _topic_partitions_once(cluster, names)
+        if not expect or attempt == attempts - 1 or all(found.get(n, 0) >= c for n, c in expect.items()):
+            return found, brokers
+        time.sleep(min(0.5, max(cluster.timeout(0.5), 0.01)))
+    return found, brokers
+
+
+def _topic_partitions_once(cluster, names=None):
     try:
         md = cluster.admin.list_topics(timeout=cluster.timeout())
     except Exception as exc:
@@ -251,7 +265,7 @@ def plan_copy(source, target, params):
     """Validate the selection against both clusters; return a :class:`Plan` (no change anywhere)."""
     check_params(params)
     map_topic = params["offset_map_topic"]
-    src_topics, _ = _topic_partitions(source)
+    src_topics, _ = _topic_partitions(source, expect=dict((t, 1) for t in params.get("topics") or []))
     selected, missing = select_topics(src_topics, params.get("topics"), params.get("topic_patterns"),
                                       params.get("exclude_patterns"), map_topic)
     if missing:
@@ -260,7 +274,7 @@ def plan_copy(source, target, params):
         raise KafkaOpsError("no topic on the %s matches topics/topic_patterns" % source)
     if map_topic in selected:
         raise KafkaOpsError("the offset map topic %r cannot be copied" % map_topic)
-    tgt_topics, tgt_brokers = _topic_partitions(target)
+    tgt_topics, tgt_brokers = _topic_partitions(target, expect=dict((t, src_topics[t]) for t in selected))
     problems = []
     for name in selected:
         if name not in tgt_topics:
@@ -340,11 +354,53 @@ def ensure_map_topic(target, topic, brokers):
     return True
 
 
-def load_map(target, topic):
-    try:
-        return load_from_topic(target, topic)
-    except TranslationError as exc:
-        raise KafkaOpsError("%s: reading the offset map failed: %s" % (target, exc))
+def load_map(target, topic, attempts=10):
+    """The offset map read from ``topic`` (``read_committed``); retried while a new topic's metadata spreads."""
+    for attempt in range(attempts):
+        try:
+            return load_from_topic(target, topic)
+        except TranslationError as exc:
+            raise KafkaOpsError("%s: reading the offset map failed: %s" % (target, exc))
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            unknown = isinstance(err, KafkaError) and err.code() in (KafkaError._UNKNOWN_PARTITION,
+                                                                     KafkaError._UNKNOWN_TOPIC,
+                                                                     KafkaError.UNKNOWN_TOPIC_OR_PART)
+            if not unknown or attempt == attempts - 1:
+                raise target.fail("reading the offset map topic %s" % topic, exc)
+            time.sleep(min(0.2 * (attempt + 1), max(target.timeout(1.0), 0.01)))
+
+
+class _BatchPart:
+    """One partition's share of the open transaction."""
+
+    __slots__ = ("st", "src", "slots", "saved")
+
+    def __init__(self, st):
+        self.st = st
+        self.src = []      # source offsets, in produce order
+        self.slots = []    # [first target offset, last target offset, count, index in src] per run
+        self.saved = (st.next, st.copied, st.bytes, st.done)
+
+
+def _slot_callbacks(slot, errors):
+    """Delivery callbacks that note the target offsets of a run's first and last record."""
+
+    def first(err, msg):
+        if err is not None:
+            errors.append("%s:%s: %s" % (msg.topic(), msg.partition(), err.str()))
+        else:
+            slot[0] = msg.offset()
+            if slot[2] == 1:
+                slot[1] = slot[0]
+
+    def last(err, msg):
+        if err is not None:
+            errors.append("%s:%s: %s" % (msg.topic(), msg.partition(), err.str()))
+        else:
+            slot[1] = msg.offset()
+
+    return first, last
 
 
 class Copier:
@@ -369,9 +425,11 @@ class Copier:
         self._producer = None
         self._consumer = None
         self._in_txn = False
+        self.rollbacks = 0
+        self._full_reports = False  # a delivery report per record (see _one_batch)
         # per-batch state
-        self._src = {}      # key -> [source offsets] in produce order
-        self._tgt = {}      # (target topic, partition) -> [target offsets] in delivery order
+        self._batch = {}    # (topic, partition) -> _BatchPart
+        self._tgt = {}      # (topic, partition) -> [target offsets] in delivery order (full reports)
         self._errors = []
 
     # -- the run ---------------------------------------------------------------------------------
@@ -418,7 +476,9 @@ class Copier:
             self._producer.init_transactions(self.target.timeout(max(self.target.request_timeout, 30)))
         except KafkaException as exc:
             raise self.target.fail("init transactions (transactional.id %s)" % transactional_id(self.params["name"]), exc)
-        apply_resume_points(self.plan, load_map(self.target, self.map_topic))
+        # A map topic this run just created is empty: nothing to read.
+        omap = OffsetMap() if self.map_created else load_map(self.target, self.map_topic)
+        apply_resume_points(self.plan, omap)
         assign = [TopicPartition(st.topic, st.partition, st.start)
                   for key, st in sorted(self.plan.partitions.items()) if self._wanted(st)]
         consumer_conf = {
@@ -478,6 +538,15 @@ class Copier:
 
     # -- one transaction -------------------------------------------------------------------------
     def _one_batch(self):
+        """Copy one batch in one transaction.
+
+        Records of a partition are produced in their source order; the idempotent transactional
+        producer keeps that order on the target. To learn every record's target offset without a
+        delivery report per record, each run of records given to the producer for one partition has
+        a report on its first and its last record only: when ``last - first == n - 1`` the run sits
+        at exactly ``first..last``. If another writer's record landed in between (the run is not
+        contiguous), the batch is rolled back and copied again with a report per record.
+        """
         p = self.params
         max_records, max_bytes = int(p["batch_records"]), int(p["batch_bytes"])
         batch_end = self.clock() + float(p["batch_seconds"])
@@ -486,13 +555,15 @@ class Copier:
         remaining = self.deadline.remaining()
         if remaining is not None:
             batch_end = min(batch_end, self.clock() + max(remaining - 5.0, 0.5))
-        self._src, self._tgt, self._errors = {}, {}, []
-        parts = self.plan.partitions
+        self._batch, self._tgt, self._errors = {}, {}, []
+        parts, batch = self.plan.partitions, self._batch
         snapshot = p["mode"] == "snapshot"
+        full = self._full_reports
         n = nbytes = 0
         producer, consumer = self._producer, self._consumer
-        produce, on_delivery = producer.produce, self._on_delivery
+        produce, on_delivery, errors = producer.produce, self._on_delivery, self._errors
         eof_code = KafkaError._PARTITION_EOF
+        not_available = TIMESTAMP_NOT_AVAILABLE
         while n < max_records and nbytes < max_bytes:
             now = self.clock()
             if now >= batch_end or (snapshot and self._finished()):
@@ -500,51 +571,85 @@ class Copier:
             msgs = consumer.consume(min(max_records - n, 10000), timeout=min(0.2, max(batch_end - now, 0.001)))
             if not msgs:
                 continue
+            groups, eofs = {}, []
             for m in msgs:
                 err = m.error()
-                topic, part = m.topic(), m.partition()
-                st = parts[(topic, part)]
                 if err is not None:
-                    if err.code() == eof_code:
-                        self._reached(st, m.offset())
+                    if err.code() == eof_code:  # applied after this chunk's records are produced
+                        eofs.append((parts[(m.topic(), m.partition())], m.offset()))
                         continue
-                    raise KafkaOpsError("%s: reading %s:%s failed: %s" % (self.source, topic, part, err.str()))
-                off = m.offset()
-                if snapshot and off >= st.end:
-                    self._reached(st, off)
-                    continue
+                    raise KafkaOpsError("%s: reading %s:%s failed: %s" % (self.source, m.topic(), m.partition(), err.str()))
+                key = (m.topic(), m.partition())
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = []
+                group.append(m)
+            for key, group in groups.items():
+                st = parts[key]
+                if snapshot:
+                    while group and group[-1].offset() >= st.end:
+                        group.pop()
+                    if not group:
+                        self._reached(st, st.end)
+                        continue
                 if not self._in_txn:
                     self._begin()
-                key, value = m.key(), m.value()
-                size = (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
-                kwargs = {"partition": part, "on_delivery": on_delivery}
-                ts_type, ts = m.timestamp()
-                if ts_type != TIMESTAMP_NOT_AVAILABLE:
-                    kwargs["timestamp"] = ts
-                headers = m.headers()
-                if headers:
-                    kwargs["headers"] = headers
-                while True:
+                entry = batch.get(key)
+                if entry is None:
+                    entry = batch[key] = _BatchPart(st)
+                src = entry.src
+                topic, part = key
+                count = len(group)
+                if not full:
+                    slot = [None, None, count, len(src)]
+                    entry.slots.append(slot)
+                    first_cb, last_cb = _slot_callbacks(slot, errors)
+                size = 0
+                for i, m in enumerate(group):
+                    value, mkey = m.value(), m.key()
+                    kwargs = {"partition": part}
+                    if full:
+                        kwargs["on_delivery"] = on_delivery
+                    elif i == 0:
+                        kwargs["on_delivery"] = first_cb
+                    elif i == count - 1:
+                        kwargs["on_delivery"] = last_cb
+                    ts_type, ts = m.timestamp()
+                    if ts_type != not_available:
+                        kwargs["timestamp"] = ts
+                    headers = m.headers()
+                    if headers:
+                        kwargs["headers"] = headers
                     try:
-                        produce(topic, value, key, **kwargs)
-                        break
+                        produce(topic, value, mkey, **kwargs)
                     except BufferError:
-                        producer.poll(0.05)
-                src = self._src.get(st.key)
-                if src is None:
-                    src = self._src[st.key] = []
-                src.append(off)
-                st.next = off + 1
-                st.copied += 1
+                        self._produce_when_room(topic, value, mkey, kwargs)
+                    src.append(m.offset())
+                    size += (len(mkey) if mkey is not None else 0) + (len(value) if value is not None else 0)
+                last = src[-1] + 1
+                if last > st.next:
+                    st.next = last
+                st.copied += count
                 st.bytes += size
+                n += count
+                nbytes += size
                 if snapshot and st.next >= st.end:
                     self._reached(st, st.next)
-                n += 1
-                nbytes += size
+            for st, offset in eofs:
+                self._reached(st, offset)
             producer.poll(0)
         if self._in_txn:
             self._commit(n, nbytes)
         self._write_progress()
+
+    def _produce_when_room(self, topic, value, key, kwargs):
+        while True:
+            self._producer.poll(0.05)
+            try:
+                self._producer.produce(topic, value, key, **kwargs)
+                return
+            except BufferError:
+                continue
 
     def _reached(self, st, offset):
         """The consumer got to ``offset`` in ``st`` (EOF or past the snapshot end)."""
@@ -571,6 +676,23 @@ class Copier:
             raise self.target.fail("begin transaction", exc)
         self._in_txn = True
 
+    def _target_offsets(self, key, entry):
+        """Target offsets of the batch's records of ``key`` (in order), or None if a run is not contiguous."""
+        if self._full_reports:
+            tgt = self._tgt.get(key) or []
+            if len(tgt) != len(entry.src) or any(b <= a for a, b in zip(tgt, tgt[1:])):
+                raise KafkaOpsError("%s: delivery reports of %s:%d do not match the records produced (%d of %d)"
+                                    % (self.target, key[0], key[1], len(tgt), len(entry.src)))
+            return tgt
+        tgt = []
+        for first, last, count, _ in entry.slots:
+            if first is None or last is None:
+                raise KafkaOpsError("%s: no delivery report for records of %s:%d" % (self.target, key[0], key[1]))
+            if last - first != count - 1 or (tgt and first <= tgt[-1]):
+                return None
+            tgt.extend(range(first, last + 1))
+        return tgt
+
     def _commit(self, n, nbytes):
         producer = self._producer
         remaining = producer.flush(self.target.timeout(max(self.target.request_timeout, 60)))
@@ -579,19 +701,21 @@ class Copier:
         if self._errors:
             raise KafkaOpsError("%s: writing records failed, the batch is rolled back: %s"
                                 % (self.target, "; ".join(self._errors[:5])), delivery_errors=len(self._errors))
+        offsets = {}
+        for key, entry in self._batch.items():
+            tgt = self._target_offsets(key, entry)
+            if tgt is None:
+                self._redo_with_full_reports(key)
+                return
+            offsets[key] = tgt
         now_ms = int(time.time() * 1000)
-        for key, src in self._src.items():
-            tgt = self._tgt.get(key) or []
-            if len(tgt) != len(src) or any(b <= a for a, b in zip(tgt, tgt[1:])):
-                raise KafkaOpsError("%s: delivery reports of %s:%d do not match the records produced (%d of %d)"
-                                    % (self.target, key[0], key[1], len(tgt), len(src)))
+        for key, entry in self._batch.items():
+            src, tgt = entry.src, offsets[key]
             k, v = progress_record(key[0], key[1], list(zip(src, tgt)), src[-1] + 1, tgt[-1] + 1, now_ms=now_ms)
-            while True:
-                try:
-                    producer.produce(self.map_topic, v, k)
-                    break
-                except BufferError:
-                    producer.poll(0.05)
+            try:
+                producer.produce(self.map_topic, v, k)
+            except BufferError:
+                self._produce_when_room(self.map_topic, v, k, {})
         for attempt in range(10):
             try:
                 producer.commit_transaction(self.target.timeout(max(self.target.request_timeout, 60)))
@@ -605,6 +729,32 @@ class Copier:
         self.transactions += 1
         self.records += n
         self.bytes += nbytes
+
+    def _redo_with_full_reports(self, key):
+        """Another writer's record landed inside one of our runs: roll back, rewind, report every record."""
+        try:
+            self._producer.abort_transaction(self.target.timeout(max(self.target.request_timeout, 60)))
+        except KafkaException as exc:
+            raise self.target.fail("abort transaction", exc)
+        self._in_txn = False
+        self._full_reports = True
+        self.rollbacks += 1
+        self.plan.warnings.append("another producer writes to %s:%d on the target; the copier now asks for a "
+                                  "delivery report per record (slower)" % key)
+        for entry in self._batch.values():
+            st = entry.st
+            tp = TopicPartition(st.topic, st.partition, entry.src[0])
+            paused = st.done
+            st.copied, st.bytes = entry.saved[1:3]
+            st.next = entry.src[0]
+            st.done = False
+            try:
+                self._consumer.seek(tp)
+                if paused and not st.done:
+                    self._consumer.resume([TopicPartition(st.topic, st.partition)])
+            except KafkaException as exc:
+                raise self.source.fail("rewind %s:%d" % (st.topic, st.partition), exc)
+        self._batch = {}
 
     def _abort_quietly(self):
         if self._producer is not None and self._in_txn:
@@ -639,6 +789,7 @@ class Copier:
             "records": self.records,
             "bytes": self.bytes,
             "transactions": self.transactions,
+            "rollbacks": self.rollbacks,
             "lag": self.lag(),
             "duration": round(elapsed, 3),
             "rate": {"records_per_second": round(rate, 1),

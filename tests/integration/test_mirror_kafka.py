@@ -44,13 +44,18 @@ class Topics:
         fut = self.admins[side].create_topics([NewTopic(name, partitions, rf, config=config or {})])[name]
         fut.result(30)
         self.created[side].append(name)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            md = self.admins[side].list_topics(name, timeout=10).topics.get(name)
-            if md is not None and md.error is None and len(md.partitions) == partitions:
-                return name
-            time.sleep(0.1)
-        raise AssertionError("topic %s not visible on %s" % (name, side))
+        # Brokers learn of new topics asynchronously: wait until each one (asked first by a client
+        # bootstrapped from it alone) lists the topic, so the copier's first metadata request sees it.
+        for server in self.clusters[side]["bootstrap_servers"].split(","):
+            admin = AdminClient(dict(self.clusters.librdkafka(side), **{"bootstrap.servers": server}))
+            deadline = time.monotonic() + 30
+            while True:
+                md = admin.list_topics(timeout=10).topics.get(name)
+                if md is not None and md.error is None and len(md.partitions) == partitions:
+                    break
+                assert time.monotonic() < deadline, "topic %s not visible on %s via %s" % (name, side, server)
+                time.sleep(0.1)
+        return name
 
     def both(self, name, partitions=1, src_config=None, tgt_config=None, tgt_partitions=None):
         self.create("source", name, partitions, 2, src_config)
@@ -101,8 +106,15 @@ def produce(clusters, topic, records, transactional_id=None, abort=False):
     assert p.flush(30) == 0
 
 
-def make_records(partitions, per_partition, seed=0, start_ts=1700000000000):
+def recent_ms(hours_ago=1.0):
+    """A timestamp in the recent past: distinct from the append time, yet young enough that the
+    brokers neither roll segments for it nor delete it by retention (both go by record timestamps)."""
+    return int((time.time() - hours_ago * 3600) * 1000)
+
+
+def make_records(partitions, per_partition, seed=0, start_ts=None):
     rnd = random.Random(seed)
+    start_ts = recent_ms() if start_ts is None else start_ts
     out = []
     for i in range(per_partition):
         for part in range(partitions):
@@ -200,7 +212,7 @@ def test_incremental_runs_append_only_new_records(clusters, topics, unique):
     produce(clusters, topic, make_records(2, 50, seed=1))
     name = unique("n")
     assert run_core(clusters, map_topic, topics=[topic], name=name)["records"] == 100
-    produce(clusters, topic, make_records(2, 30, seed=2, start_ts=1710000000000))
+    produce(clusters, topic, make_records(2, 30, seed=2, start_ts=recent_ms(0.5)))
     second = run_core(clusters, map_topic, topics=[topic], name=name)
     assert second["records"] == 60
     assert [p["start"] for p in second["partitions"]] == [50, 50]
@@ -213,7 +225,7 @@ def test_aborted_source_transactions_are_not_copied(clusters, topics, unique):
     topics.track("target", map_topic)
     tid = unique("src-txn")
     produce(clusters, topic, make_records(2, 20, seed=3), transactional_id=tid)
-    produce(clusters, topic, [(p, b"aborted", b"never", None, 1700000000000) for p in (0, 1) for _ in range(15)],
+    produce(clusters, topic, [(p, b"aborted", b"never", None, recent_ms()) for p in (0, 1) for _ in range(15)],
             transactional_id=tid, abort=True)
     produce(clusters, topic, make_records(2, 10, seed=4), transactional_id=tid)
     res = run_core(clusters, map_topic, topics=[topic], name=unique("n"))
@@ -255,7 +267,7 @@ def test_compacted_topic_keeps_tombstones(clusters, topics, unique):
     for i in range(200):
         key = ("key-%d" % (i % 20)).encode()
         value = None if i % 5 == 4 else ("v%d" % i).encode()
-        recs.append((i % 2, key, value, [("seq", str(i).encode())], 1700000000000 + i))
+        recs.append((i % 2, key, value, [("seq", str(i).encode())], recent_ms() + i))
     produce(clusters, topic, recs)
     res = run_core(clusters, map_topic, topics=[topic], name=unique("n"))
     assert res["records"] == 200
@@ -393,6 +405,53 @@ def test_restarted_copier_fences_the_old_one(clusters, topics, unique):
     assert_exact_copy(clusters, topic, 1, map_topic)
 
 
+class _IntrudingProducer:
+    """Forwards to the copier's producer; after the 5th record, another producer writes to the target
+    partition, so the copier's run of records is not contiguous there."""
+
+    def __init__(self, real, clusters, topic):
+        self.real = real
+        self.clusters = clusters
+        self.topic = topic
+        self.calls = 0
+
+    def produce(self, topic, *args, **kwargs):
+        self.real.produce(topic, *args, **kwargs)
+        if topic == self.topic:
+            self.calls += 1
+            if self.calls == 5:
+                assert self.real.flush(30) == 0
+                other = Producer(self.clusters.librdkafka("target"))
+                other.produce(self.topic, b"foreign", b"foreign", partition=0)
+                assert other.flush(30) == 0
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_foreign_writer_inside_a_run_rolls_back_and_redoes_the_batch(clusters, topics, unique):
+    topic = topics.both(unique("mir-foreign"), 1)
+    map_topic = unique("mir-map")
+    topics.track("target", map_topic)
+    produce(clusters, topic, make_records(1, 50, seed=12))
+    p = mirror.params_with_defaults(dict(offset_map_topic=map_topic, topics=[topic], name=unique("n")))
+    src, tgt = Cluster(clusters.source, "source"), Cluster(clusters.target, "target")
+    cp = mirror.Copier(src, tgt, p, mirror.plan_copy(src, tgt, p))
+    cp._start()
+    cp._producer = _IntrudingProducer(cp._producer, clusters, topic)
+    cp._loop()
+    cp._close()
+    res = cp.result()
+    assert res["rollbacks"] == 1 and res["records"] == 50
+    assert any("another producer" in w for w in res["warnings"])
+    source = read_side(clusters, "source", topic, 1)[0]
+    target = [r for r in read_side(clusters, "target", topic, 1)[0] if r[1] != b"foreign"]
+    assert strip(target) == strip(source)
+    omap = load_from_topic(tgt, map_topic)
+    for s, t in zip(source, target):
+        assert omap.translate(topic, 0, s[0]) == (t[0], "mapped")
+
+
 # -- the module ------------------------------------------------------------------------------------
 def test_module_check_mode_changes_nothing_then_copies(clusters, topics, unique):
     topic = topics.both(unique("mir-mod"), 2)
@@ -426,7 +485,7 @@ def test_module_until_lag_and_follow(clusters, topics, unique, tmp_path):
                                           max_lag=0, interval=0.5))
     assert res["records"] == 200 and res["lag"] == 0
     progress = tmp_path / "p.json"
-    produce(clusters, topic, make_records(2, 10, seed=10, start_ts=1720000000000))
+    produce(clusters, topic, make_records(2, 10, seed=10, start_ts=recent_ms(0.5)))
     res = run_module(kafka_mirror, params(clusters, map_topic, topics=[topic], name=name, mode="follow",
                                           duration=3, progress_file=str(progress)))
     assert res["records"] == 20 and 2.5 <= res["duration"] < 15
@@ -461,8 +520,9 @@ def test_playbook(clusters, topics, unique, tmp_path):
     map_topic = unique("mir-map")
     topics.track("target", map_topic)
     produce(clusters, topic, make_records(2, 25, seed=11))
-    extra = {"kafka_source": clusters.source, "kafka_target": clusters.target, "mirror_topic": topic,
-             "mirror_map_topic": map_topic, "mirror_name": unique("n"), "mirror_expected": 50}
+    extra = {"kafka_source": clusters.source, "kafka_target": clusters.target, "kafka_mirror_topic": topic,
+             "kafka_mirror_map_topic": map_topic, "kafka_mirror_name": unique("n"), "kafka_mirror_expected": 50,
+             "kafka_mirror_progress_file": str(tmp_path / "progress.json")}
     rc, out = run_playbook(os.path.join(HERE, "targets", "kafka_mirror", "playbook.yml"), extra)
     assert rc == 0, out
     assert "failed=0" in out
