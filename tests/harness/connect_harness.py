@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """A real Kafka Connect distributed worker with the MirrorMaker 2 connectors, for tests and benchmarks.
 
 The worker (``org.apache.kafka.connect.cli.ConnectDistributed``) is built from the ``connect-runtime``
@@ -68,11 +67,14 @@ def install(version: str = CONNECT_VERSION) -> None:
     kafka_harness.install(versions=(), extra_poms=[pom_dir(version)])
 
 
+def _jaas_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def _jaas(user: str, password: str, mechanism: str) -> str:
     module = ("org.apache.kafka.common.security.plain.PlainLoginModule" if mechanism == "PLAIN"
               else "org.apache.kafka.common.security.scram.ScramLoginModule")
-    esc = lambda s: s.replace("\\", "\\\\").replace('"', '\\"')  # noqa: E731
-    return '%s required username="%s" password="%s";' % (module, esc(user), esc(password))
+    return '%s required username="%s" password="%s";' % (module, _jaas_escape(user), _jaas_escape(password))
 
 
 def worker_properties(cluster: dict, port: int, tag: str) -> dict:
@@ -259,7 +261,7 @@ def _clusters_file() -> str:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--workdir", default=os.environ.get("KAFKAOPS_CONNECT_DIR", DEFAULT_WORKDIR))
     ap.add_argument("--port", type=int, default=int(os.environ.get("KAFKAOPS_CONNECT_PORT", DEFAULT_PORT)))
     ap.add_argument("--heap", default="384m")
