@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
@@ -218,3 +219,101 @@ def test_evaluate_phase_fails_when_target_limits_are_too_small(clusters, unique,
     rc, out = run_playbook(MIGRATE, dict(ev, kafka_evaluate_fail_on_misfit=False), tags="evaluate")
     assert rc == 0, out[-3000:]
     assert "target preflight: does NOT fit" in out
+
+
+# -- the cutover: consumers, producers and drain phases with the demo applications under supervisord --
+def run_with_inventory(inventory, extra, tags):
+    """ansible-playbook migrate.yml with a real inventory (hosts in the kafka_* groups, local connection)."""
+    from tests.utils.collection import collections_root
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCALHOST_WARNING="0")
+    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory), MIGRATE,
+           "-e", json.dumps(extra), "--tags", tags]
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    return proc.returncode, proc.stdout
+
+
+def recap_all(output):
+    """Summed ``(changed, failed)`` over every host of the last PLAY RECAP."""
+    tail = output.rsplit("PLAY RECAP", 1)[-1]
+    rows = re.findall(r"^\S+\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", tail, re.M)
+    assert rows, output[-3000:]
+    return sum(int(c) for c, _ in rows), sum(int(f) for _, f in rows)
+
+
+def test_cutover_loses_and_duplicates_nothing(clusters, unique, tmp_path):
+    from tests.integration.test_demo_apps import Supervisor, ledger, wait_for, write_properties
+    topic, group = unique("cutover"), unique("cutover-app")
+    admin = AdminClient(clusters.librdkafka("source"))
+    admin.create_topics([NewTopic(topic, 3, 3)])[topic].result(timeout=30)
+    for name in ("old", "p1", "p2"):
+        write_properties(tmp_path / ("%s.properties" % name), clusters["source"])
+    programs = [
+        {"name": "consumer-old", "app": "consumer", "args": ["--config", "old.properties", "--group", group, "--topic", topic,
+                                                             "--ledger", "old.ledger", "--offset-reset", "earliest"]},
+        # the new consumer keeps the usual auto.offset.reset=latest: the groups phase is what makes it start right
+        {"name": "consumer-new", "app": "consumer", "args": ["--config", "new.properties", "--group", group, "--topic", topic,
+                                                             "--ledger", "new.ledger"]},
+    ] + [{"name": p, "app": "producer", "args": ["--config", "%s.properties" % p, "--topic", topic, "--id", p,
+                                                  "--ledger", "%s.ledger" % p, "--rate", "40"]} for p in ("p1", "p2")]
+    ctl = os.path.join(os.path.dirname(sys.executable), "supervisorctl")
+    manager = {}
+    for role in ("consumers", "producers", "drain"):
+        manager.update({"kafka_%s_service_manager" % role: "supervisord", "kafka_%s_supervisorctl" % role: ctl,
+                        "kafka_%s_supervisor_config" % role: str(tmp_path / "supervisord.conf")})
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"all": {
+        "vars": dict(manager, ansible_connection="local", ansible_python_interpreter=sys.executable),
+        "hosts": {"localhost": {}},
+        "children": {
+            "kafka_consumers": {"hosts": {"app-1": {"kafka_consumers_services": ["consumer-new"],
+                                                    "kafka_consumers_config_file": str(tmp_path / "new.properties")}}},
+            "kafka_old_consumers": {"hosts": {"app-1": {"kafka_drain_services": ["consumer-old"]}}},
+            "kafka_producers": {"hosts": dict(("app-%s" % p, {"kafka_producers_services": [p],
+                                                             "kafka_producers_config_file": str(tmp_path / ("%s.properties" % p))})
+                                              for p in ("p1", "p2"))},
+        }}}))
+    extra = extra_vars(clusters, kafka_topics_include=[re.escape(topic)],
+                       kafka_groups_groups=[{"name": group, "topics": [topic]}], kafka_groups_policy="earliest",
+                       kafka_drain_groups=[group], kafka_drain_topics=[topic], kafka_drain_idle_for=3,
+                       kafka_drain_interval=1, kafka_drain_timeout=180)
+    phases = "topics,groups,consumers,producers,drain"
+    source_servers = clusters["source"]["bootstrap_servers"]
+    target_servers = clusters["target"]["bootstrap_servers"]
+
+    with Supervisor(tmp_path, programs) as sup:
+        sup.ctl("start", "consumer-old", "p1", "p2")
+        wait_for("the old consumer to process and commit", lambda: len(ledger(tmp_path / "old.ledger")) >= 40, 90)
+
+        rc, out = run_with_inventory(inventory, extra, phases)
+        assert rc == 0, out[-4000:]
+        # producers moved host by host: the serial plays ran one producer host each
+        assert out.count("PLAY [Step 7, move the producers to the target, host by host]") == 2
+        assert sup.state("consumer-old") == "STOPPED"          # stopped by the drain phase, once drained
+        assert sup.state("consumer-new") == "RUNNING"
+        assert all(sup.state(p) == "RUNNING" for p in ("p1", "p2"))
+        assert "sasl.password" in (tmp_path / "p1.properties").read_text()
+        assert "admin-secret" not in out                        # the password never shows in the output
+
+        # the same phases again change nothing (the group on the target has a member now: never forced)
+        rc, again = run_with_inventory(inventory, extra, phases)
+        assert rc == 0, again[-4000:]
+        assert recap_all(again) == (0, 0), again[-4000:]
+
+        wait_for("the producers to write to the target",
+                 lambda: sum(1 for f in ledger(tmp_path / "p1.ledger") if f[5] == target_servers) >= 20, 60)
+        sup.ctl("stop", "p1", "p2")
+        acked = ledger(tmp_path / "p1.ledger") + ledger(tmp_path / "p2.ledger")
+        on_target = [f for f in acked if f[5] == target_servers]
+        wait_for("the new consumer to process what the target acknowledged",
+                 lambda: len(ledger(tmp_path / "new.ledger")) >= len(on_target), 90)
+        sup.ctl("stop", "consumer-new")
+
+    old, new = ledger(tmp_path / "old.ledger"), ledger(tmp_path / "new.ledger")
+    assert {f[5] for f in old} == {source_servers} and {f[5] for f in new} == {target_servers}
+    assert {f[5] for f in acked} == {source_servers, target_servers}
+    for p in ("p1", "p2"):                                     # numbered without gap across the move
+        assert sorted(int(f[1]) for f in acked if f[0] == p) == list(range(sum(1 for f in acked if f[0] == p)))
+    processed = Counter((f[0], int(f[1])) for f in old + new)
+    assert [k for k, n in processed.items() if n > 1] == []    # nothing processed twice
+    assert set(processed) == set((f[0], int(f[1])) for f in acked)  # nothing lost
