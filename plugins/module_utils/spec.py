@@ -27,12 +27,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import re
-import threading
 import time
 import traceback
 
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
-from ansible_collections.kafkaops.migration.plugins.module_utils.editions import CATALOGUE, EDITION_KEYS
+from ansible_collections.kafkaops.migration.plugins.module_utils.editions import EDITION_KEYS
 
 try:
     from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection, TopicPartition
@@ -128,17 +127,20 @@ def _int(value, default=None):
         return default
 
 
-def traffic_from_samples(samples, start0=None, start1=None, size0=None, size1=None):
+def traffic_from_samples(samples, start0=None, start1=None, size0=None, size1=None, size_end0=None, size_end1=None):
     """Messages/s and bytes/s per topic and in total, from log-end offsets sampled over time.
 
     ``samples``: ``[(t, {(topic, partition): log_end_offset})]`` in time order (two or more).
     ``start0``/``start1``: log-start offsets at the first and last sample; ``size0``/``size1``: bytes
     of each partition (one replica) at the first and last sample, or None when unknown.
 
-    Bytes per topic come from the growth of its size on disk when that is sound (log start did not
-    move, so no segment was deleted, and the size grew); otherwise from messages/s times the topic's
-    average message size (the window's, else the retained data's). ``peak`` is the busiest
-    interval between two consecutive samples.
+    ``size_end0``/``size_end1``: log-end offsets at the moment each size was read (the midpoint of
+    the offsets read just before and just after it); without them the first and last samples stand in.
+
+    Bytes per topic: messages/s x the window's average message size, which is the growth of the
+    topic's size on disk divided by the messages written between the two size readings, when that is
+    sound (log start did not move, so no segment was deleted, and the size grew); otherwise the
+    average retained message size. ``peak`` is the busiest interval between two consecutive samples.
     """
     if len(samples) < 2:
         raise ValueError("traffic needs two samples or more")
@@ -151,6 +153,7 @@ def traffic_from_samples(samples, start0=None, start1=None, size0=None, size1=No
         if (topic, part) not in first:
             continue
         tinfo = topics.setdefault(topic, {"messages": 0, "delta_bytes": 0, "delta_ok": size0 is not None and size1 is not None,
+                                          "sized_messages": 0,
                                           "retained_messages": 0, "retained_bytes": 0, "size_known": size1 is not None})
         msgs = max(end - first[(topic, part)], 0)
         tinfo["messages"] += msgs
@@ -167,17 +170,22 @@ def traffic_from_samples(samples, start0=None, start1=None, size0=None, size1=No
                 tinfo["delta_ok"] = False
             else:
                 grown = size1[(topic, part)] - size0[(topic, part)]
-                if grown < 0 or (grown == 0 and msgs > 0):
+                if size_end0 is not None and size_end1 is not None:
+                    sized = (size_end1.get((topic, part), end) - size_end0.get((topic, part), first[(topic, part)]))
+                else:
+                    sized = msgs
+                if grown < 0 or (grown == 0 and sized > 0):
                     tinfo["delta_ok"] = False
                 else:
                     tinfo["delta_bytes"] += grown
+                    tinfo["sized_messages"] += max(sized, 0)
     per_topic = {}
     for topic, t in topics.items():
         mps = t["messages"] / span
         avg = None
-        if t["delta_ok"] and t["messages"] > 0 and t["delta_bytes"] > 0:
-            avg = t["delta_bytes"] / t["messages"]
-            bps, src = t["delta_bytes"] / span, "log size growth"
+        if t["delta_ok"] and t["messages"] > 0 and t["delta_bytes"] > 0 and t["sized_messages"] > 0:
+            avg = t["delta_bytes"] / float(t["sized_messages"])
+            bps, src = mps * avg, "log size growth"
         else:
             if t["size_known"] and t["retained_messages"] > 0:
                 avg = t["retained_bytes"] / t["retained_messages"]
@@ -353,11 +361,11 @@ def misfits(entry, needs, replication_factor=None):
         out.append("%d topics exceed the maximum %s" % (needs["topics"]["value"], entry["max_topics"]))
     ret = needs["retention_hours"]["value"]
     if entry.get("max_retention_hours") is not None and (ret is None or ret > entry["max_retention_hours"]):
-        out.append("retention %s exceeds the edition's %s h" % ("unlimited" if ret is None else "%.1f h" % ret,
-                                                                   entry["max_retention_hours"]))
+        shown = "unlimited" if ret is None else "%.1f h" % ret
+        out.append("retention %s exceeds the edition's %s h" % (shown, entry["max_retention_hours"]))
     if over(entry.get("max_message_bytes"), needs["max_message_bytes"]["value"]):
-        out.append("topics accept messages up to %d B, the edition %d B" % (needs["max_message_bytes"]["value"],
-                                                                             entry["max_message_bytes"]))
+        out.append("topics accept messages up to %d B, the edition %d B" % (
+            needs["max_message_bytes"]["value"], entry["max_message_bytes"]))
     disk = disk_to_buy(entry, needs, replication_factor)
     if over(entry.get("disk_max_gb"), disk):
         out.append("disk %.1f GB exceeds the maximum %s GB" % (disk, entry["disk_max_gb"]))
@@ -632,7 +640,7 @@ def _topic_config_futures(cluster, names):
     CONFIG_CONNECTIONS admin clients: a broker serves one connection's requests in order, and on
     ZooKeeper clusters it reads each topic's config from ZooKeeper, so one connection serialises it."""
     chunks = [names[i:i + CONFIG_BATCH] for i in range(0, len(names), CONFIG_BATCH)]
-    admins = [cluster.admin] + [AdminClient(cluster.client_config()) for _ in range(min(len(chunks), CONFIG_CONNECTIONS) - 1)]
+    admins = [cluster.admin] + [AdminClient(cluster.client_config()) for dummy in range(min(len(chunks), CONFIG_CONNECTIONS) - 1)]
     futures = {}
     wait = config_wait(cluster, len(chunks))
     for i, chunk in enumerate(chunks):
@@ -817,16 +825,16 @@ def sample_traffic(cluster, tps, window, interval, probe, group_ids, gone=None):
         return (t0 + time.monotonic()) / 2.0, value
 
     obs = {"samples": [], "start0": None, "start1": None, "size0": None, "size1": None, "total_size": None,
+           "size_end0": None, "size_end1": None,
            "groups0": {}, "groups1": {}, "group_errors": {}, "t_groups0": None, "t_groups1": None}
-    sizes = _Background(probe.log_dirs, tps) if probe else None  # kafka-python, meanwhile
     obs["start0"] = _list_offsets(cluster, tps, OffsetSpec.earliest(), "list earliest offsets", gone)
     obs["samples"].append(stamp(lambda: _list_offsets(cluster, tps, OffsetSpec.latest(), "list latest offsets", gone)))
+    if probe:
+        obs["size0"], obs["total_size"], obs["size_end0"] = _sized(cluster, tps, probe, obs["samples"][-1][1], gone)
     if group_ids:
         obs["t_groups0"], (obs["groups0"], obs["group_errors"]) = stamp(lambda: _group_offsets(cluster, group_ids))
-    if sizes:
-        obs["size0"], obs["total_size"] = sizes.join(cluster.timeout())
     if window <= 0:
-        obs["start1"], obs["size1"] = obs["start0"], obs["size0"]
+        obs["start1"], obs["size1"], obs["size_end1"] = obs["start0"], obs["size0"], obs["size_end0"]
         obs["groups1"], obs["t_groups1"] = obs["groups0"], obs["t_groups0"]
         return obs
     begin = obs["samples"][0][0]
@@ -844,31 +852,24 @@ def sample_traffic(cluster, tps, window, interval, probe, group_ids, gone=None):
         if k * step >= window:
             break
         k += 1
-    sizes = _Background(probe.log_dirs, tps) if probe else None
+    if probe:
+        obs["size1"], obs["total_size"], obs["size_end1"] = _sized(cluster, tps, probe, obs["samples"][-1][1], gone)
     obs["start1"] = _list_offsets(cluster, tps, OffsetSpec.earliest(), "list earliest offsets", gone)
     if group_ids:
         obs["t_groups1"], (obs["groups1"], errs) = stamp(lambda: _group_offsets(cluster, group_ids))
         obs["group_errors"].update(errs)
-    if sizes:
-        obs["size1"], obs["total_size"] = sizes.join(cluster.timeout())
     return obs
 
 
-class _Background:
-    """Run ``fn(*args)`` in a thread; ``join`` returns its result (``(None, None)`` if it did not finish)."""
-
-    def __init__(self, fn, *args):
-        self.result = (None, None)
-        self.thread = threading.Thread(target=self._run, args=(fn,) + args)
-        self.thread.daemon = True
-        self.thread.start()
-
-    def _run(self, fn, *args):
-        self.result = fn(*args)
-
-    def join(self, timeout):
-        self.thread.join(timeout)
-        return self.result
+def _sized(cluster, tps, probe, before, gone):
+    """Sizes (DescribeLogDirs) bracketed by log-end offsets: ``before`` (just read) and one read right
+    after; the midpoint is the log end the sizes correspond to, so bytes pair with messages."""
+    one, total = probe.log_dirs(tps)
+    if one is None:
+        return None, None, None
+    after = _list_offsets(cluster, tps, OffsetSpec.latest(), "list latest offsets", gone)
+    mid = dict((tp, (before[tp] + after[tp]) / 2.0) for tp in after if tp in before)
+    return one, total, mid
 
 
 def collect(source, window=10.0, interval=1.0, include=None, exclude=None, groups=True, measure_size=True):
@@ -892,15 +893,15 @@ def collect(source, window=10.0, interval=1.0, include=None, exclude=None, group
         if probe:
             probe.close()
     if gone:
-        warnings.append("%s: %d topic(s) became unknown to their leader while being read (deleted meanwhile, "
-                        "or created so recently that not every broker knows them), left out: %s" % (
-            source, len(gone), ", ".join(sorted(gone)[:10])))
+        warnings.append("%s: %d topic(s) became unknown to their leader while being read (deleted meanwhile, or created "
+                        "so recently that not every broker knows them), left out: %s" % (source, len(gone), ", ".join(sorted(gone)[:10])))
         topics = [t for t in topics if t["name"] not in gone]
         obs["samples"] = [(ts, dict((k, v) for k, v in sm.items() if k[0] not in gone)) for ts, sm in obs["samples"]]
     last = obs["samples"][-1][1]
     per_topic, traffic = ({}, None)
     if len(obs["samples"]) >= 2:
-        per_topic, traffic = traffic_from_samples(obs["samples"], obs["start0"], obs["start1"], obs["size0"], obs["size1"])
+        per_topic, traffic = traffic_from_samples(obs["samples"], obs["start0"], obs["start1"], obs["size0"], obs["size1"],
+                                                   obs["size_end0"], obs["size_end1"])
     size_one, size_all = obs["size1"], obs["total_size"]
     by_name = {}
     for t in topics:
@@ -970,10 +971,12 @@ def collect(source, window=10.0, interval=1.0, include=None, exclude=None, group
     }
     if traffic is not None:
         app_names = set(t["name"] for t in apps)
-        app_traffic = traffic_from_samples(
-            [(ts, dict((k, v) for k, v in s.items() if k[0] in app_names)) for ts, s in obs["samples"]],
-            obs["start0"], obs["start1"], obs["size0"], obs["size1"])[1] if app_names else dict(traffic, messages_per_s=0.0,
-                                                                                                 bytes_per_s=0.0, peak_messages_per_s=0.0, peak_bytes_per_s=0.0)
+        if app_names:
+            app_samples = [(ts, dict((k, v) for k, v in sm.items() if k[0] in app_names)) for ts, sm in obs["samples"]]
+            app_traffic = traffic_from_samples(app_samples, obs["start0"], obs["start1"], obs["size0"], obs["size1"],
+                                               obs["size_end0"], obs["size_end1"])[1]
+        else:
+            app_traffic = dict(traffic, messages_per_s=0.0, bytes_per_s=0.0, peak_messages_per_s=0.0, peak_bytes_per_s=0.0)
         traffic = dict((k, round(v, 3) if isinstance(v, float) else v) for k, v in app_traffic.items())
         traffic["read_bytes_per_s"] = round(read_bps, 3) if read_known else None
     traffic_out = traffic or {"window_s": 0, "samples": 1, "messages_per_s": None, "bytes_per_s": None,

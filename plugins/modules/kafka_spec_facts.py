@@ -34,6 +34,8 @@ attributes:
     details: The module only reads, so check mode runs the same reads and returns the same result.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 options:
   target:
     description:
@@ -203,11 +205,13 @@ notes:
     window, every O(sample_interval) and at its end. Messages/s counts offsets, so transaction markers count
     as messages and compacted topics are measured by what is written, not what is kept.
   - B(Bytes) come from the size on disk reported by the brokers themselves through C(DescribeLogDirs)
-    (kafka-python's C(KafkaAdminClient.describe_log_dirs)), read at the start and the end of the window. That
-    size is what the target will store and replicate (record batches with their compression and overhead),
-    which is why it is preferred over counting payload bytes in a consumer. A topic's bytes/s is the growth of
-    its size when no segment was deleted during the window (its log-start offset did not move), otherwise
-    its messages/s times its average retained message size.
+    (kafka-python's C(KafkaAdminClient.describe_log_dirs)), read at the start and the end of the window, each
+    reading bracketed by two log-end offset readings so bytes pair with the messages they hold. That size is
+    what the target will store and replicate (record batches with their compression and overhead), which is
+    why it is preferred over counting payload bytes in a consumer. A topic's bytes/s is its messages/s times
+    its average message size over the window (growth of its size / messages written between the readings)
+    when no segment was deleted meanwhile (its log-start offset did not move), otherwise times its average
+    retained message size.
   - confluent-kafka is the main client; it has no C(DescribeLogDirs), so kafka-python is the one second client,
     used for the sizes and for the version probe only. Without kafka-python the module still runs and warns.
   - B(Versions) come from an ApiVersions probe of every broker (kafka-python matches the API versions a broker
@@ -356,6 +360,7 @@ from ansible_collections.kafkaops.migration.plugins.module_utils import args
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
 from ansible_collections.kafkaops.migration.plugins.module_utils import spec as core
+from ansible_collections.kafkaops.migration.plugins.module_utils.editions import CATALOGUE
 
 
 def argument_spec():
@@ -403,7 +408,7 @@ def validate(params):
             raise KafkaOpsError("target_limits.%s must not be negative" % key)
     include = core.compile_patterns(params["topics"], "topics")
     exclude = core.compile_patterns(params["exclude_topics"], "exclude_topics")
-    catalogue = core.normalise_editions(params["editions"]) if params["editions"] is not None else core.CATALOGUE
+    catalogue = core.normalise_editions(params["editions"]) if params["editions"] is not None else CATALOGUE
     core.filter_editions(catalogue, params["edition"])  # unknown edition fails before any Kafka call
     return include, exclude, catalogue
 

@@ -71,6 +71,17 @@ def test_rates_and_peak_from_offsets_and_log_size_growth():
     assert total["window_s"] == 4.0 and total["samples"] == 4
 
 
+def test_sizes_pair_with_the_offsets_read_around_them_not_with_the_samples():
+    p = ("t", 0)
+    samples = [(0.0, {p: 0}), (10.0, {p: 1000})]
+    # sizes were read a little after each sample, when 50 more messages had been written
+    per_topic, total = s.traffic_from_samples(samples, {p: 0}, {p: 0}, {p: 5000}, {p: 105000}, {p: 50.0}, {p: 1050.0})
+    t = per_topic["t"]
+    assert t["average_message_bytes"] == pytest.approx(100.0)
+    assert t["bytes_per_s"] == pytest.approx(100 * 100.0)
+    assert t["bytes_source"] == "log size growth"
+
+
 def test_deleted_segment_falls_back_to_average_retained_message_size():
     p = ("t", 0)
     samples = [(0.0, {p: 1000}), (2.0, {p: 1200})]
@@ -130,7 +141,7 @@ def test_compacted_and_unlimited_topics_use_the_measured_size():
 def _topics(n, partitions=6, retention_h=24, rate=0.0, size=0, mmb=1048588):
     out = []
     for i in range(n):
-        disk, _ = s.topic_disk_bytes(rate, str(int(retention_h * 3600000)), "-1", partitions, size, "delete")
+        disk = s.topic_disk_bytes(rate, str(int(retention_h * 3600000)), "-1", partitions, size, "delete")[0]
         out.append({"name": "t%d" % i, "partitions": partitions, "retention_ms": str(int(retention_h * 3600000)),
                     "cleanup_policy": "delete", "max_message_bytes": str(mmb), "disk_bytes": disk, "replication_factor": 3})
     return out
