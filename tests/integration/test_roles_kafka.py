@@ -317,3 +317,28 @@ def test_cutover_loses_and_duplicates_nothing(clusters, unique, tmp_path):
     processed = Counter((f[0], int(f[1])) for f in old + new)
     assert [k for k, n in processed.items() if n > 1] == []    # nothing processed twice
     assert set(processed) == set((f[0], int(f[1])) for f in acked)  # nothing lost
+
+
+def test_copy_phase_then_groups_translate_to_the_same_place(clusters, unique, tmp_path):
+    prefix = unique("roles-copy")
+    fill = generate(clusters, tmp_path, prefix, "fill", "--messages", "60")
+    report = tmp_path / "copy.json"
+    ev = extra_vars(clusters, kafka_topics_include=[re.escape(prefix) + r"\..*"],
+                    kafka_copy_topic_patterns=[re.escape(prefix) + r"\..*"], kafka_copy_name=prefix,
+                    kafka_copy_report_file=str(report), kafka_groups_group_pattern="^" + re.escape(prefix) + r"\.",
+                    kafka_groups_policy="translate", kafka_groups_fallback="fail")
+    # without kafka_migration_copy=true the optional copy phase is skipped
+    rc, out = run_playbook(MIGRATE, ev, tags="topics,copy")
+    assert rc == 0, out[-3000:]
+    assert not report.exists()
+
+    rc, out = run_playbook(MIGRATE, dict(ev, kafka_migration_copy=True), tags="copy")
+    assert rc == 0, out[-3000:]
+    copied = json.loads(report.read_text())
+    assert copied["records"] == 4 * 60 and copied["lag"] == 0
+    assert "copied %d records" % (4 * 60) in out
+
+    rc, out = run_playbook(MIGRATE, ev, tags="groups")
+    assert rc == 0, out[-3000:]
+    # the copy kept partitions and offsets, so the group resumes on the target exactly where it was on the source
+    assert target_group_offsets(clusters, fill["group"]) == fill["group_offsets"]
