@@ -901,7 +901,7 @@ def collect(source, window=10.0, interval=1.0, include=None, exclude=None, group
     per_topic, traffic = ({}, None)
     if len(obs["samples"]) >= 2:
         per_topic, traffic = traffic_from_samples(obs["samples"], obs["start0"], obs["start1"], obs["size0"], obs["size1"],
-                                                   obs["size_end0"], obs["size_end1"])
+                                                  obs["size_end0"], obs["size_end1"])
     size_one, size_all = obs["size1"], obs["total_size"]
     by_name = {}
     for t in topics:
