@@ -19,6 +19,8 @@ Command line (``python tests/harness/connect_harness.py --help``)::
     status               print the connect file and whether the worker answers
     down                 stop a worker started with --detach
     run -- CMD ...       start, run CMD with KAFKAOPS_CONNECT_URL set, stop (always)
+    bench [--mb N]       copy N MB through MirrorMaker 2 on the running worker (deployed by the
+                         collection's mirrormaker2 engine) and print MB/s and the worker's RSS
 
 The worker's description (``url``, ``group_id``, internal topics, ``pid``) is written as JSON to
 ``<workdir>/connect.json``. Logs: ``<workdir>/logs/connect.log``.
@@ -255,6 +257,94 @@ def delete_internal_topics(cluster: dict, topics: list) -> None:
         pass
 
 
+def bench(url: str, clusters: dict, mb: int = 100, partitions: int = 6, tasks: int = 4, record_size: int = 1024,
+          timeout: float = 900, worker_pid: int | None = None) -> dict:
+    """Copy ``mb`` MB through MirrorMaker 2 on the worker at ``url`` (the collection's mirrormaker2
+    engine deploys it) and measure the rate: from the deploy call until the committed offsets reach
+    the source's log end. Creates and deletes its own topics and connectors."""
+    sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
+    from tests.utils.collection import collections_root
+    sys.path.insert(0, collections_root())
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient, NewTopic
+    from ansible_collections.kafkaops.migration.plugins.module_utils import mm2
+    from ansible_collections.kafkaops.migration.plugins.module_utils.connection import Cluster
+    from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
+
+    def options(c):
+        opts = dict((k, c[k]) for k in ("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password") if c.get(k))
+        opts["bootstrap_servers"] = c["bootstrap_servers"].split(",")
+        return opts
+
+    tag = uuid.uuid4().hex[:8]
+    topic, prefix = "mm2-bench-%s" % tag, "mm2-bench-%s" % tag
+    admins = dict((n, AdminClient(kafka_harness.client_config(clusters[n]))) for n in ("source", "target"))
+    admins["source"].create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
+    time.sleep(2)
+    records = mb * 1024 * 1024 // record_size
+    payload = os.urandom(record_size)
+    producer = Producer(dict(kafka_harness.client_config(clusters["source"]), **{
+        "linger.ms": 50, "batch.size": 1048576, "compression.type": "none", "acks": "all"}))
+    t0 = time.monotonic()
+    for i in range(records):
+        while True:
+            try:
+                producer.produce(topic, key=b"%d" % i, value=payload, partition=i % partitions)
+                break
+            except BufferError:
+                producer.poll(0.1)
+        if i % 10000 == 0:
+            producer.poll(0)
+    producer.flush(120)
+    produced_s = time.monotonic() - t0
+    params = {"topics": [topic], "interval": 1.0, "mirrormaker2": {
+        "connect_url": url, "connector_prefix": prefix, "tasks_max": tasks, "checkpoints": False}}
+    deadline = Deadline(timeout)
+    source = Cluster(options(clusters["source"]), "source", deadline)
+    target = Cluster(options(clusters["target"]), "target", deadline)
+    out = {"mb": mb, "records": records, "record_size": record_size, "partitions": partitions, "tasks_max": tasks,
+           "produce_s": round(produced_s, 1)}
+    try:
+        t0 = time.monotonic()
+        res = mm2.run_mirrormaker2(params, source, target, deadline)
+        out["deploy_to_running_s"] = round(time.monotonic() - t0, 1)
+        out["exactly_once"] = res["exactly_once"]
+        rss = 0
+        while True:
+            opts = mm2.mm2_options(params)
+            client = mm2.ConnectClient(url, deadline=deadline)
+            lag = mm2.measure_lag(client, source, prefix + "-source", opts, [topic], [])
+            rss = max(rss, _rss_mb(worker_pid))
+            if lag and lag["total"] == 0:
+                break
+            if deadline.expired:
+                raise RuntimeError("MirrorMaker 2 did not catch up within %ss (lag %s)" % (timeout, lag and lag["total"]))
+            time.sleep(1)
+        elapsed = time.monotonic() - t0
+        out.update(copy_s=round(elapsed, 1), mb_per_s=round(mb / elapsed, 1), worker_rss_mb=rss or None)
+    finally:
+        params["mirrormaker2"]["state"] = "absent"
+        mm2.run_mirrormaker2(params, source, target, Deadline(60))
+        for admin in admins.values():
+            for fut in admin.delete_topics([topic], request_timeout=30).values():
+                try:
+                    fut.result(30)
+                except Exception:  # noqa: BLE001 - target topic may not exist when the copy failed early
+                    pass
+    return out
+
+
+def _rss_mb(pid) -> int:
+    try:
+        with open("/proc/%d/status" % pid) as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, TypeError, ValueError):
+        pass
+    return 0
+
+
 def _clusters_file() -> str:
     return os.environ.get("KAFKAOPS_CLUSTERS_FILE",
                           os.path.join(kafka_harness.DEFAULT_WORKDIR, "clusters.json"))
@@ -273,6 +363,11 @@ def main(argv=None) -> int:
     sub.add_parser("down")
     run = sub.add_parser("run")
     run.add_argument("command", nargs=argparse.REMAINDER)
+    bn = sub.add_parser("bench", help="measure MirrorMaker 2 throughput on a running worker (see `up`)")
+    bn.add_argument("--mb", type=int, default=100)
+    bn.add_argument("--partitions", type=int, default=6)
+    bn.add_argument("--tasks", type=int, default=4)
+    bn.add_argument("--record-size", type=int, default=1024)
     args = ap.parse_args(argv)
     cfile = os.path.join(args.workdir, "connect.json")
 
@@ -288,6 +383,21 @@ def main(argv=None) -> int:
         info = worker_alive(desc["url"]) if desc else None
         print(json.dumps(dict(desc, worker=info), indent=2) if info else "not running (%s)" % cfile)
         return 0 if info else 1
+    if args.cmd == "bench":
+        try:
+            with open(cfile) as fh:
+                desc = json.load(fh)
+        except (OSError, ValueError):
+            print("no worker running (%s); start one with `up --detach`" % cfile)
+            return 1
+        clusters = kafka_harness.clusters_alive(_clusters_file())
+        if clusters is None or not worker_alive(desc["url"]):
+            print("the clusters or the worker do not answer")
+            return 1
+        out = bench(desc["url"], clusters, mb=args.mb, partitions=args.partitions, tasks=args.tasks,
+                    record_size=args.record_size, worker_pid=desc.get("pid"))
+        print(json.dumps(out, indent=2))
+        return 0
     if args.cmd == "down":
         try:
             with open(cfile) as fh:

@@ -73,7 +73,15 @@ class Env:
         self.admins["source"].create_topics([NewTopic(name, partitions, 2)])[name].result(30)
         self.topics["source"].append(name)
         self.topics["target"].append(name)  # MirrorSourceConnector creates it on the target
-        return name
+        # Producers with an explicit partition fail on a topic whose partitions they do not know yet.
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            md = self.admins["source"].list_topics(name, timeout=10).topics.get(name)
+            if md is not None and md.error is None and len(md.partitions) == partitions and \
+                    all(p.leader >= 0 for p in md.partitions.values()):
+                return name
+            time.sleep(0.2)
+        raise AssertionError("topic %s not ready on the source" % name)
 
     def connectors(self):
         with urllib.request.urlopen(self.url + "/connectors?expand=info", timeout=10) as resp:
@@ -106,6 +114,12 @@ def produce(clusters, topic, partitions, per_partition):
     """Keyed records with headers and explicit timestamps; returns them by partition, in order."""
     p = Producer(dict(clusters.librdkafka("source"), **{"enable.idempotence": True, "acks": "all"}))
     sent = dict((i, []) for i in range(partitions))
+    errors = []
+
+    def report(err, msg):
+        if err is not None:
+            errors.append("%s[%s]: %s" % (msg.topic(), msg.partition(), err))
+
     base = 1700000000000
     for n in range(per_partition):
         for part in range(partitions):
@@ -113,9 +127,10 @@ def produce(clusters, topic, partitions, per_partition):
             value = None if n == 4 else b"v-%d-%d" % (part, n) * (1 + n % 3)
             headers = [("h", b"%d" % n), ("h", b"again")] if n % 2 else None
             ts = base + part * 1000 + n
-            p.produce(topic, key=key, value=value, partition=part, headers=headers, timestamp=ts)
+            p.produce(topic, key=key, value=value, partition=part, headers=headers, timestamp=ts, on_delivery=report)
             sent[part].append((key, value, headers or [], ts))
     assert p.flush(30) == 0
+    assert not errors, errors[:3]
     return sent
 
 
