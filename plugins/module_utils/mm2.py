@@ -731,18 +731,15 @@ def run_mirrormaker2(params, source, target, deadline, check_mode=False, client=
                                       exclude=exclude)
     errors = _validate_all(client, desired)
     source_name = names_by_kind["source"]
-    eos_errors = errors.get(source_name, {}).pop("exactly.once.support", None)
-    if eos_errors and opts["exactly_once"] == "auto":
+    errors, fallback = exactly_once_outcome(errors, source_name, opts["exactly_once"])
+    if fallback:
         result["warnings"].append("%s does not support exactly-once source connectors (%s); MirrorMaker 2 "
                                   "runs at-least-once: enable exactly.once.source.support on every worker"
-                                  % (client, "; ".join(eos_errors)))
+                                  % (client, fallback))
         eos = False
         desired = build_connector_configs(opts, source.params, target.params, names, patterns, exactly_once=False,
                                           exclude=exclude)
-        errors = _validate_all(client, desired)
-    elif eos_errors:
-        errors[source_name]["exactly.once.support"] = eos_errors
-    errors = dict((n, e) for n, e in errors.items() if e)
+        errors = dict((n, e) for n, e in _validate_all(client, desired).items() if e)
     if errors:
         raise KafkaOpsError("%s rejected the MirrorMaker 2 config, nothing was changed: %s" % (client, "; ".join(
             "%s: %s: %s" % (n, k, " ".join(v)) for n, e in sorted(errors.items()) for k, v in sorted(e.items()))),
@@ -784,6 +781,20 @@ def _measure_lag_into(result, client, source, source_name, opts, names, patterns
         result["lag"] = measure_lag(client, source, source_name, opts, names, patterns, exclude)
     except KafkaOpsError as exc:
         result["warnings"].append("lag not measured: %s" % exc.msg)
+
+
+def exactly_once_outcome(errors, source_name, mode):
+    """``(errors, fallback)`` after validation: with ``auto``, errors on ``exactly.once.support`` alone mean
+    "fall back to at-least-once" (``fallback`` is their text); otherwise they stay errors, with a hint.
+    Connectors without errors are dropped from ``errors``."""
+    errors = dict((n, dict(e)) for n, e in errors.items() if e)
+    eos_errors = (errors.get(source_name) or {}).pop("exactly.once.support", None)
+    if eos_errors and mode == "auto":
+        return dict((n, e) for n, e in errors.items() if e), "; ".join(eos_errors)
+    if eos_errors:
+        errors[source_name]["exactly.once.support"] = list(eos_errors) + [
+            "(set exactly.once.source.support=enabled on every worker, or mirrormaker2.exactly_once to auto or disabled)"]
+    return dict((n, e) for n, e in errors.items() if e), None
 
 
 def _validate_all(client, desired):

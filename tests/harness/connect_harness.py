@@ -307,7 +307,8 @@ def bench(url: str, clusters: dict, mb: int = 100, partitions: int = 6, tasks: i
     try:
         t0 = time.monotonic()
         res = mm2.run_mirrormaker2(params, source, target, deadline)
-        out["deploy_to_running_s"] = round(time.monotonic() - t0, 1)
+        t_running = time.monotonic()
+        out["deploy_to_running_s"] = round(t_running - t0, 1)
         out["exactly_once"] = res["exactly_once"]
         rss = 0
         while True:
@@ -321,7 +322,9 @@ def bench(url: str, clusters: dict, mb: int = 100, partitions: int = 6, tasks: i
                 raise RuntimeError("MirrorMaker 2 did not catch up within %ss (lag %s)" % (timeout, lag and lag["total"]))
             time.sleep(1)
         elapsed = time.monotonic() - t0
-        out.update(copy_s=round(elapsed, 1), mb_per_s=round(mb / elapsed, 1), worker_rss_mb=rss or None)
+        out.update(copy_s=round(elapsed, 1), mb_per_s=round(mb / elapsed, 1),
+                   mb_per_s_once_running=round(mb / max(time.monotonic() - t_running, 0.001), 1),
+                   worker_rss_mb=rss or None)
     finally:
         params["mirrormaker2"]["state"] = "absent"
         mm2.run_mirrormaker2(params, source, target, Deadline(60))

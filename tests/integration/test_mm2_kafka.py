@@ -246,10 +246,11 @@ def test_check_deploy_copy_idempotence_update_and_removal(clusters, env):
 def test_heartbeat_connector_is_added_and_removed_with_its_option(clusters, env):
     topic = env.create_source_topic(env.prefix + "-hb", 1)
     produce(clusters, topic, 1, 2)
-    res = env.run(env.params([topic], heartbeats=True, checkpoints=False))
+    res = env.run(env.params([topic], heartbeats=True, checkpoints=False, exactly_once="disabled"))
     assert sorted(res["connectors"]) == [env.prefix + "-heartbeat", env.prefix + "-source"]
+    assert res["exactly_once"] is False and "exactly.once.support" not in env.connectors()[env.prefix + "-source"]
     assert res["connectors"][env.prefix + "-heartbeat"]["state"] == "RUNNING"
-    res = env.run(env.params([topic], heartbeats=False, checkpoints=False))
+    res = env.run(env.params([topic], heartbeats=False, checkpoints=False, exactly_once="disabled"))
     assert res["changed"] is True and res["connectors"][env.prefix + "-heartbeat"]["action"] == "delete"
     assert sorted(env.connectors()) == [env.prefix + "-source"]
 

@@ -322,3 +322,17 @@ def test_exclude_patterns_extend_the_default_exclusions():
     assert mm2.select_topics(["b1", "b-old1", "b.internal"], [], ["b.*"], ["b-old.*"]) == ["b1"]
     with pytest.raises(KafkaOpsError, match="exclude_patterns"):
         mm2.topic_selection({"topics": ["a"], "exclude_patterns": ["x{1,2}"]})
+
+
+def test_exactly_once_rejection_falls_back_only_in_auto_mode():
+    worker = {"p-source": {"exactly.once.support": ["This worker does not have exactly-once source support enabled."]},
+              "p-checkpoint": {}}
+    errors, fallback = mm2.exactly_once_outcome(worker, "p-source", "auto")
+    assert errors == {} and fallback == "This worker does not have exactly-once source support enabled."
+    errors, fallback = mm2.exactly_once_outcome(worker, "p-source", "required")
+    assert fallback is None and list(errors) == ["p-source"]
+    assert "exactly.once.source.support=enabled" in errors["p-source"]["exactly.once.support"][-1]
+    # Other errors are never hidden by the fallback.
+    both = {"p-source": dict(worker["p-source"], topics=["bad"])}
+    errors, fallback = mm2.exactly_once_outcome(both, "p-source", "auto")
+    assert errors == {"p-source": {"topics": ["bad"]}} and fallback
