@@ -395,7 +395,7 @@ def _source_value(entry):
     return getattr(src, "value", src)
 
 
-def read_clusters(source, target, options, timeout=None):
+def read_clusters(source, target, options, timeout=None, timings=None):
     """Describe the selected source topics and their namesakes on the target.
 
     Two metadata requests, then the ``describe_configs`` batches of both clusters in flight at once.
@@ -407,10 +407,24 @@ def read_clusters(source, target, options, timeout=None):
     chosen = [t for t in src if options.selected(t) == (True, None) and not src[t].get("error")]
     tgt = dict((t, tgt_meta[t]) for t in chosen if t in tgt_meta)
     on_target = [t for t in tgt if not tgt[t].get("error")]
+    clock = Deadline(None)
+    done_at = {"source": 0.0, "target": 0.0}
+
+    def mark(side):
+        def done(_future):
+            done_at[side] = max(done_at[side], clock.elapsed())
+        return done
+
     src_futures = submit_describe_configs(source, chosen, options.batch_size, timeout)
     tgt_futures = submit_describe_configs(target, on_target, options.batch_size, timeout)
+    for side, futures in (("source", src_futures), ("target", tgt_futures)):
+        for fut in futures.values():
+            fut.add_done_callback(mark(side))
     src_entries, src_errors = source.results(src_futures, "describe topic configs", timeout=timeout)
     tgt_entries, tgt_errors = target.results(tgt_futures, "describe topic configs", timeout=timeout)
+    if timings is not None:
+        timings["source_configs"] = round(done_at["source"], 3)
+        timings["target_configs"] = round(done_at["target"], 3)
 
     wanted = _wanted_sources(options.config_sources)
     for topic in chosen:
@@ -516,19 +530,60 @@ def wait_visible(cluster, expected, seconds=30.0):
     """Poll the target's metadata until every ``{topic: partitions}`` is visible; return the missing."""
     deadline = Deadline(seconds)
     missing = dict(expected)
+    pause = 0.2
     while missing:
-        meta = list_topics(cluster)
-        missing = dict((t, n) for t, n in missing.items() if meta.get(t, {}).get("partitions", 0) < n)
+        try:
+            meta = list_topics(cluster)
+            missing = dict((t, n) for t, n in missing.items() if meta.get(t, {}).get("partitions", 0) < n)
+        except KafkaOpsError:  # a busy or late broker: the changes are made, keep asking until the bound
+            pass
         remaining = deadline.remaining()
         cluster_left = cluster.deadline.remaining()
         if not missing or remaining <= 0 or (cluster_left is not None and cluster_left <= 1):
             break
-        time.sleep(0.2)
+        time.sleep(min(pause, max(remaining, 0)))
+        pause = min(pause * 2, 2.0)
     return sorted(missing)
 
 
-def sync(source, target, options, check_mode=False, timeout=None):
+def wait_configs(cluster, changes, batch_size, seconds=30.0):
+    """Poll ``describe_configs`` until the brokers show every ``{topic: {key: {"after": value}}}``
+    change (``None``: the override is gone); return the topics still showing old values."""
+    deadline = Deadline(seconds)
+    missing = dict(changes)
+    pause = 0.2
+    topic_src = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    while missing:
+        try:
+            ok, _ = cluster.results(submit_describe_configs(cluster, list(missing), batch_size),
+                                    "describe topic configs")
+        except KafkaOpsError:
+            ok = {}
+        for topic, entries in ok.items():
+            done = True
+            for key, change in missing[topic].items():
+                entry = entries.get(key)
+                if change["after"] is None:
+                    done = done and (entry is None or _source_value(entry) != topic_src)
+                else:
+                    done = done and entry is not None and entry.value == change["after"]
+            if done:
+                del missing[topic]
+        remaining = deadline.remaining()
+        cluster_left = cluster.deadline.remaining()
+        if not missing or remaining <= 0 or (cluster_left is not None and cluster_left <= 1):
+            break
+        time.sleep(min(pause, max(remaining, 0)))
+        pause = min(pause * 2, 2.0)
+    return sorted(missing)
+
+
+def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=30.0):
     """The whole step: read both clusters, plan, validate, apply. Returns ``(result, diff)``.
+
+    After creating topics or partitions, waits up to ``wait_timeout`` seconds (0: not at all) until the
+    target's metadata shows them: a KRaft controller acknowledges a create before the brokers have
+    created the logs, and a topic is only usable (and seen by the next run) once they have.
 
     Raises KafkaOpsError (nothing changed on the target) when the plan has validation errors.
     """
@@ -536,15 +591,17 @@ def sync(source, target, options, check_mode=False, timeout=None):
     timings = {}
 
     def lap(name):
-        timings[name] = round(clock.elapsed() - sum(timings.values()), 3)
+        timings[name] = round(clock.elapsed() - sum(v for v in timings.values() if not isinstance(v, dict)), 3)
 
     target_info = target.describe()
     source.describe()
     brokers = len(target_info["brokers"])
     lap("connect")
-    src, tgt = read_clusters(source, target, options, timeout)
+    details = {}
+    src, tgt = read_clusters(source, target, options, timeout, details)
     selected = [t for t in src if options.selected(t) == (True, None)]
     lap("read")
+    timings["read_details"] = details
     p = plan(src, tgt, brokers, options)
     p.batch_size = options.batch_size
     lap("plan")
@@ -566,13 +623,20 @@ def sync(source, target, options, check_mode=False, timeout=None):
     if p.changes:
         result.update(apply(target, p, check_mode=check_mode, timeout=timeout))
         lap("apply")
-        if not check_mode and result["created"] + result["expanded"]:
+        if not check_mode and wait_timeout and result["created"] + result["expanded"] + result["altered"]:
+            wait = Deadline(wait_timeout)
             expected = dict((t, p.create[t]["partitions"]) for t in result["created"])
             expected.update(dict((t, p.expand[t]["after"]) for t in result["expanded"]))
-            late = wait_visible(target, expected)
+            late = wait_visible(target, expected, wait_timeout) if expected else []
+            if result["altered"]:
+                late = sorted(set(late) | set(wait_configs(
+                    target, dict((t, p.alter[t]) for t in result["altered"]), options.batch_size,
+                    max(wait.remaining(), 0.5))))
             if late:
-                result["warnings"].append("%d topic(s) not yet visible in the target's metadata: %s"
-                                          % (len(late), ", ".join(late[:10])))
+                result["warnings"].append(
+                    "%d topic(s) not yet shown as changed by the target's brokers after %ss (the changes were made;"
+                    " the brokers are still applying them): %s" % (len(late), wait_timeout, ", ".join(late[:10])))
+                result["not_ready"] = late
             lap("wait_visible")
     for side in diff.values():
         for topic in result["failed_topics"]:

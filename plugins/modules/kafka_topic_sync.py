@@ -129,9 +129,20 @@ options:
     default: clamp
   batch_size:
     description:
-      - Topics per create, create-partitions, describe and alter request.
+      - Topics per create, create-partitions, describe and alter request. A request also stays below
+        8,000 partitions and configs, since a KRaft controller refuses more than 10,000 records in one request.
     type: int
     default: 500
+  wait_timeout:
+    description:
+      - Seconds to wait, after the changes, until the target's brokers show them all (topics and partitions
+        in the metadata, altered configs in their descriptions). A KRaft controller acknowledges a change
+        before the brokers have applied it (and created the logs); a topic is usable (by producers, and by the
+        next step or run) once they have.
+      - Topics still not visible then are listed in RV(not_ready) and a warning; the task does not fail.
+      - V(0) returns as soon as the controller acknowledged. Never waits past O(timeout).
+    type: float
+    default: 30.0
 extends_documentation_fragment:
   - kafkaops.migration.connection
   - ansible.builtin.action_common_attributes
@@ -247,11 +258,19 @@ summary:
   returned: always
   type: dict
   sample: {source_topics: 2012, selected: 2000, ignored: 12, unchanged: 1990, target_brokers: 2}
+not_ready:
+  description: Created, expanded or altered topics the target's brokers did not show as changed after O(wait_timeout).
+  returned: when some were not visible in time
+  type: list
+  elements: str
+  sample: [orders.eu]
 timings:
-  description: Seconds spent per phase - C(connect), C(read) (both clusters), C(plan), C(apply), C(wait_visible).
+  description:
+    - Seconds spent per phase - C(connect), C(read) (both clusters), C(plan), C(apply), C(wait_visible);
+      C(read_details) says when each cluster's config descriptions had all arrived.
   returned: always
   type: dict
-  sample: {connect: 0.2, read: 0.9, plan: 0.01, apply: 3.1, wait_visible: 0.4}
+  sample: {connect: 0.2, read: 0.9, read_details: {source_configs: 0.5, target_configs: 0.7}, plan: 0.01, apply: 3.1, wait_visible: 0.4}
 duration:
   description: Seconds the sync took.
   returned: success
@@ -285,6 +304,7 @@ def argument_spec():
         remove_extra_configs=dict(type="bool", default=False),
         min_insync_replicas=dict(type="str", choices=["clamp", "fail"], default="clamp"),
         batch_size=dict(type="int", default=500),
+        wait_timeout=dict(type="float", default=30.0),
     )
     return spec
 
@@ -304,7 +324,9 @@ def main():
     deadline = Deadline(p["timeout"])
     source, target = args.clusters(module, ["source", "target"], deadline)
     try:
-        result, diff = sync(source, target, options, check_mode=module.check_mode)
+        if p["wait_timeout"] < 0:
+            raise KafkaOpsError("wait_timeout must not be negative")
+        result, diff = sync(source, target, options, check_mode=module.check_mode, wait_timeout=p["wait_timeout"])
     except KafkaOpsError as exc:
         module.fail_json(msg=exc.msg, changed=False, **exc.details)
     for warning in result.pop("warnings"):

@@ -31,13 +31,16 @@ class Side:
         for name, fut in futs.items():
             fut.result(timeout=30)
             self.made.add(name)
+        # a KRaft controller acknowledges before every broker's metadata shows the topic
+        assert wait_for(lambda: all(self.partitions(n) == p for n, (p, _, _) in specs.items())), specs
 
     def topics(self, prefix):
         md = self.admin.list_topics(timeout=10)
         return dict((n, t) for n, t in md.topics.items() if n.startswith(prefix))
 
     def partitions(self, name):
-        return len(self.admin.list_topics(topic=name, timeout=10).topics[name].partitions)
+        md = self.admin.list_topics(timeout=10).topics.get(name)
+        return len(md.partitions) if md is not None and md.error is None else 0
 
     def rf(self, name):
         t = self.admin.list_topics(topic=name, timeout=10).topics[name]
@@ -109,7 +112,7 @@ def test_create_with_auto_rf_configs_check_mode_diff_and_idempotence(clusters, s
     assert res["adjusted"][prefix + ".orders"]["min.insync.replicas"]["target"] == "2"
     assert res["not_copied"][prefix + ".orders"] == {"message.downconversion.enable": "message.downconversion.enable"}
     orders = prefix + ".orders"
-    assert target.partitions(orders) == 6 and target.rf(orders) == 2
+    assert wait_for(lambda: target.partitions(orders) == 6) and target.rf(orders) == 2
     assert target.rf(prefix + ".logs") == 1 and target.rf(prefix + ".plain") == 2
     assert target.overrides(orders) == {"retention.ms": "86400000", "cleanup.policy": "compact", "min.insync.replicas": "2"}
     assert target.overrides(prefix + ".logs") == {"max.message.bytes": "2000000"}
@@ -143,7 +146,7 @@ def test_expansion_more_partitions_and_drift_then_align(clusters, sides):
 
     res = run_module(kafka_topic_sync, args)
     assert res["changed"] is True and res["expanded"] == [grow]
-    assert target.partitions(grow) == 8 and target.partitions(more) == 5   # never shrunk
+    assert wait_for(lambda: target.partitions(grow) == 8) and target.partitions(more) == 5   # never shrunk
     assert target.overrides(drifted)["retention.ms"] == "7200000"           # only reported
 
     # align, check mode first
@@ -240,5 +243,5 @@ def test_playbook_check_real_idempotent(clusters, sides):
                             "kafka_target": clusters.target})
     assert rc == 0, out[-3000:]
     assert "failed=0" in out
-    assert target.partitions(prefix + ".pb1") == 3 and target.rf(prefix + ".pb1") == 2
+    assert wait_for(lambda: target.partitions(prefix + ".pb1") == 3) and target.rf(prefix + ".pb1") == 2
     assert target.overrides(prefix + ".pb1") == {"retention.ms": "120000"}
