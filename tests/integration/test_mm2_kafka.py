@@ -295,7 +295,7 @@ def test_wait_is_bounded_when_no_source_topic_matches(env):
     params = env.params([env.prefix + "-missing"])
     t0 = time.monotonic()
     with pytest.raises(KafkaOpsError) as err:
-        env.run(params, timeout=12)
+        env.run(params, timeout=8)
     assert time.monotonic() - t0 < 20
     assert "not running before the timeout" in err.value.msg and env.prefix + "-source" in err.value.msg
     assert err.value.details["changed"] is True and env.prefix + "-source" in err.value.details["connectors"]
