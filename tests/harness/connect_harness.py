@@ -247,7 +247,8 @@ def delete_internal_topics(cluster: dict, topics: list) -> None:
     """Delete the worker's own internal topics (never anything else) on its Kafka cluster."""
     try:
         from confluent_kafka.admin import AdminClient
-        futures = AdminClient(kafka_harness.client_config(cluster)).delete_topics(topics, request_timeout=15)
+        admin = AdminClient(kafka_harness.client_config(cluster))  # keep it alive until the futures resolve
+        futures = admin.delete_topics(topics, request_timeout=15)
         for fut in futures.values():
             try:
                 fut.result(timeout=20)
