@@ -328,9 +328,10 @@ spec:
       type: list
       elements: dict
     groups:
-      description: Consumer groups with C(group_id), C(state), C(members), C(simple), C(assignor), C(clients),
-        C(lag) (log end minus committed, summed), C(topics) (lag per topic), C(committed_partitions) and
-        C(read_bytes_per_s).
+      description: Every consumer group of the cluster with C(group_id), C(state), C(members), C(simple), C(assignor),
+        C(clients), C(lag) (log end minus committed, summed over the partitions of the selected topics), C(topics)
+        (lag per selected topic), C(committed_partitions) (all topics) and C(read_bytes_per_s) (committed offsets
+        advancing on the selected topics during the window, times their average message size).
       type: list
       elements: dict
     recommendation:

@@ -171,6 +171,39 @@ def test_window_zero_skips_sampling_and_check_mode_reads_the_same(clusters, sour
     assert "not measured" in spec["recommendation"]["figures"]["write_mb_s"]["reason"]
 
 
+def test_without_kafka_python_messages_are_measured_and_bytes_reported_unknown(clusters, source, unique, monkeypatch):
+    from ansible_collections.kafkaops.migration.plugins.module_utils import spec as core
+    prefix = unique("specnk")
+    source.create([(prefix + ".t", 1, 1, {})])
+    stop = threading.Event()
+
+    def writer():
+        p = Producer(dict(source.conf, **{"linger.ms": 5}))
+        while not stop.is_set():
+            p.produce(prefix + ".t", value=b"x" * 100)
+            p.poll(0)
+            time.sleep(0.005)
+        p.flush(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    monkeypatch.setattr(core, "HAS_KAFKA_PYTHON", False)
+    try:
+        result = run_module(kafka_spec_facts, {"source": clusters.source, "topics": ["^" + prefix], "groups": False,
+                                               "sample_window": 1, "sample_interval": 0.5})
+    finally:
+        stop.set()
+        thread.join()
+    spec = result["spec"]
+    t = _by_name(spec["topics"])[prefix + ".t"]
+    assert t["messages_per_s"] > 10 and t["bytes_per_s"] is None and t["size_bytes"] is None
+    assert spec["traffic"]["size_source"] == "unavailable" and spec["traffic"]["bytes_per_s"] is None
+    assert spec["version"]["reported"] == "3.9"  # from inter.broker.protocol.version
+    assert spec["version"]["probed"] == {}
+    assert any("kafka-python is not installed" in w for w in spec["warnings"])
+    assert "not measured" in spec["recommendation"]["figures"]["write_mb_s"]["reason"]
+
+
 def test_target_preflight_over_scram_finds_clash_collision_and_limits(clusters, source, target, unique):
     prefix = unique("specpf")
     source.create([(prefix + ".orders", 3, 3, {}), (prefix + ".pay.ments", 2, 3, {})])
