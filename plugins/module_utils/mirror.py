@@ -265,7 +265,7 @@ def plan_copy(source, target, params):
     """Validate the selection against both clusters; return a :class:`Plan` (no change anywhere)."""
     check_params(params)
     map_topic = params["offset_map_topic"]
-    src_topics, _ = _topic_partitions(source, expect=dict((t, 1) for t in params.get("topics") or []))
+    src_topics = _topic_partitions(source, expect=dict((t, 1) for t in params.get("topics") or []))[0]
     selected, missing = select_topics(src_topics, params.get("topics"), params.get("topic_patterns"),
                                       params.get("exclude_patterns"), map_topic)
     if missing:
@@ -347,7 +347,7 @@ def ensure_map_topic(target, topic, brokers):
     # Metadata propagates asynchronously; wait until the topic is visible before producing to it.
     deadline = Deadline(target.timeout())
     while not deadline.expired:
-        found, _ = _topic_partitions(target, [topic])
+        found = _topic_partitions(target, [topic])[0]
         if topic in found:
             break
         time.sleep(0.2)
@@ -624,6 +624,8 @@ class Copier:
                         produce(topic, value, mkey, **kwargs)
                     except BufferError:
                         self._produce_when_room(topic, value, mkey, kwargs)
+                    except KafkaException as exc:
+                        raise self.target.fail("writing record %s:%d@%d" % (topic, part, m.offset()), exc)
                     src.append(m.offset())
                     size += (len(mkey) if mkey is not None else 0) + (len(value) if value is not None else 0)
                 last = src[-1] + 1
@@ -685,7 +687,7 @@ class Copier:
                                     % (self.target, key[0], key[1], len(tgt), len(entry.src)))
             return tgt
         tgt = []
-        for first, last, count, _ in entry.slots:
+        for first, last, count, dummy in entry.slots:
             if first is None or last is None:
                 raise KafkaOpsError("%s: no delivery report for records of %s:%d" % (self.target, key[0], key[1]))
             if last - first != count - 1 or (tgt and first <= tgt[-1]):
@@ -858,11 +860,7 @@ def run_mirror(params, source, target, deadline=None, check_mode=False):
     plan = plan_copy(source, target, params)
     if check_mode:
         omap = load_map(target, params["offset_map_topic"]) if plan.map_exists else OffsetMap()
-        result = check_mode_result(plan, params, omap)
-        if params.get("progress_file"):
-            # The progress file is the run's own report, not a change to any cluster.
-            write_json_atomically(params["progress_file"], dict(result, updated=int(time.time())))
-        return result
+        return check_mode_result(plan, params, omap)
     return Copier(source, target, params, plan, deadline=deadline).run()
 
 

@@ -37,8 +37,9 @@ description:
     cluster instead (for volumes one machine cannot carry); see O(mirrormaker2).
 author: kafkaops.migration contributors (@kafkaops)
 extends_documentation_fragment:
-  - kafkaops.migration.connection
   - kafkaops.migration.wait
+  - kafkaops.migration.connection
+  - kafkaops.migration.mirrormaker2
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -48,6 +49,8 @@ attributes:
   diff_mode:
     support: full
     details: The diff shows each partition's resume point (next source offset to copy) before and after.
+  platform:
+    platforms: posix
 options:
   engine:
     description:
@@ -132,10 +135,6 @@ options:
         less per record; a crash loses (and the next run redoes) at most one batch.
     type: float
     default: 5.0
-  mirrormaker2:
-    description:
-      - Options of the V(mirrormaker2) engine. Ignored by the V(builtin) engine.
-    type: dict
 notes:
   - The copier needs C(Describe) and C(Read) on the source topics, C(Write) and C(Describe) on the target
     topics and the offset-map topic, C(Create) on the offset-map topic (or create it beforehand),
@@ -243,16 +242,45 @@ transactions:
   returned: engine builtin
   type: int
   sample: 12
-lag:
-  description: Offsets between each partition's copy position and its end (last seen), summed.
-  returned: engine builtin
+rollbacks:
+  description:
+    - Batches rolled back and copied again because another producer wrote into a target partition among
+      the copier's records (after the first, every record gets its own delivery report).
+  returned: engine builtin, except in check mode
   type: int
   sample: 0
+lag:
+  description:
+    - Engine builtin, an integer - offsets between each partition's copy position and its end (last seen), summed.
+    - Engine mirrormaker2, a dict - C(total) and per-partition C(partitions) rows (C(topic), C(partition),
+      C(log_end_offset), C(next_offset), C(lag)) from the offsets the source connector committed; null when
+      the worker reports none yet.
+  returned: always
+  type: raw
+  sample: 0
 duration:
-  description: Seconds the copy ran.
-  returned: engine builtin
+  description: Seconds the task ran.
+  returned: always
   type: float
   sample: 12.5
+connect:
+  description: The Kafka Connect REST API the mirrormaker2 engine talked to (C(url), C(version), C(commit), C(kafka_cluster_id)).
+  returned: engine mirrormaker2
+  type: dict
+  sample: {"url": "http://connect:8083", "version": "4.3.1", "commit": "abc", "kafka_cluster_id": "Xy"}
+connectors:
+  description:
+    - Engine mirrormaker2, per connector name - C(kind), C(action) (create, update, delete, none), C(state),
+      C(worker_id) and C(tasks) (each C(id), C(state), C(worker_id), C(trace)).
+  returned: engine mirrormaker2
+  type: dict
+  sample: {"kafkaops-mm2-source": {"kind": "source", "action": "create", "state": "RUNNING", "worker_id": "w:8083",
+           "tasks": [{"id": 0, "state": "RUNNING", "worker_id": "w:8083", "trace": null}]}}
+exactly_once:
+  description: Whether the mirrormaker2 engine's source connector runs exactly-once.
+  returned: engine mirrormaker2
+  type: bool
+  sample: true
 rate:
   description: Average throughput of this run.
   returned: engine builtin
@@ -293,7 +321,7 @@ partitions:
       description: Bytes copied from this partition by this run.
       type: int
     lag:
-      description: O(partitions[].end) minus O(partitions[].next), at least 0.
+      description: RV(partitions[].end) minus RV(partitions[].next), at least 0.
       type: int
     resumed:
       description: Whether the offset map had a resume point for this partition.
@@ -306,8 +334,9 @@ partitions_to_copy:
   type: int
   sample: 3
 warnings:
-  description: Things that limit the copy's fidelity (LogAppendTime topics, compaction differences).
-  returned: engine builtin
+  description: Things that limit the copy's fidelity (LogAppendTime topics, compaction differences, another
+    writer on a target partition; for mirrormaker2, a worker without exactly-once support).
+  returned: always
   type: list
   elements: str
   sample: []
@@ -328,14 +357,8 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.mirror import (
     diff_of,
     run_mirror,
 )
+from ansible_collections.kafkaops.migration.plugins.module_utils.mm2 import MM2_OPTION_SPEC, run_mirrormaker2
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
-
-try:
-    from ansible_collections.kafkaops.migration.plugins.module_utils.mm2 import MM2_OPTION_SPEC, run_mirrormaker2
-    HAS_MM2 = True
-except ImportError:
-    MM2_OPTION_SPEC = None
-    HAS_MM2 = False
 
 
 def argument_spec():
@@ -343,19 +366,13 @@ def argument_spec():
     spec.update(args.wait_argument_spec(timeout=600.0))
     spec.update(MIRROR_OPTION_SPEC)
     spec["engine"] = dict(type="str", default="builtin", choices=["builtin", "mirrormaker2"])
-    if MM2_OPTION_SPEC is not None:
-        spec["mirrormaker2"] = dict(type="dict", options=MM2_OPTION_SPEC)
-    else:
-        spec["mirrormaker2"] = dict(type="dict")
+    spec["mirrormaker2"] = dict(type="dict", options=MM2_OPTION_SPEC)
     return spec
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     deadline = Deadline(module.params["timeout"])
-    if module.params["engine"] == "mirrormaker2" and not HAS_MM2:
-        module.fail_json(msg="engine mirrormaker2 is not available in this version of kafkaops.migration "
-                             "(plugins/module_utils/mm2.py is missing); use engine builtin")
     source, target = args.clusters(module, ["source", "target"], deadline)
     try:
         if module.params["engine"] == "mirrormaker2":

@@ -120,7 +120,7 @@ def make_records(partitions, per_partition, seed=0, start_ts=None):
         for part in range(partitions):
             n = i * partitions + part
             key = None if n % 7 == 0 else ("k%d" % (n % 50)).encode()
-            value = None if n % 11 == 0 else bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 300)))
+            value = None if n % 11 == 0 else bytes(rnd.getrandbits(8) for j in range(rnd.randint(0, 300)))
             headers = None if n % 3 else [("h", b"x%d" % n), ("h", None), ("trace", b"t")]
             out.append((part, key, value, headers, start_ts + n))
     return out
@@ -128,8 +128,9 @@ def make_records(partitions, per_partition, seed=0, start_ts=None):
 
 def read_side(clusters, side, topic, partitions):
     """``{partition: [(offset, key, value, headers, timestamp), ...]}`` read_committed, to the end."""
-    conf = dict(clusters.librdkafka(side), **{"group.id": "kafkaops-test-reader", "enable.auto.commit": False,
-                                               "isolation.level": "read_committed", "enable.partition.eof": True})
+    conf = dict(clusters.librdkafka(side))
+    conf.update({"group.id": "kafkaops-test-reader", "enable.auto.commit": False,
+                 "isolation.level": "read_committed", "enable.partition.eof": True})
     c = Consumer(conf)
     out = {p: [] for p in range(partitions)}
     try:
@@ -225,7 +226,7 @@ def test_aborted_source_transactions_are_not_copied(clusters, topics, unique):
     topics.track("target", map_topic)
     tid = unique("src-txn")
     produce(clusters, topic, make_records(2, 20, seed=3), transactional_id=tid)
-    produce(clusters, topic, [(p, b"aborted", b"never", None, recent_ms()) for p in (0, 1) for _ in range(15)],
+    produce(clusters, topic, [(p, b"aborted", b"never", None, recent_ms()) for p in (0, 1) for i in range(15)],
             transactional_id=tid, abort=True)
     produce(clusters, topic, make_records(2, 10, seed=4), transactional_id=tid)
     res = run_core(clusters, map_topic, topics=[topic], name=unique("n"))
@@ -302,6 +303,21 @@ def test_validation_fails_before_changing_anything(clusters, topics, unique):
     assert "topics not found on the source" in err.value.msg
     md = AdminClient(clusters.librdkafka("target")).list_topics(timeout=10)
     assert map_topic not in md.topics
+
+
+def test_record_too_large_for_the_target_fails_clearly_and_commits_nothing(clusters, topics, unique):
+    topic = topics.both(unique("mir-big"), 1, src_config={"max.message.bytes": "3000000"})
+    map_topic = unique("mir-map")
+    topics.track("target", map_topic)
+    p = Producer(dict(clusters.librdkafka("source"), **{"message.max.bytes": 3000000}))
+    p.produce(topic, b"small", b"k", partition=0)
+    p.produce(topic, b"x" * 2000000, b"big", partition=0)
+    assert p.flush(30) == 0
+    with pytest.raises(KafkaOpsError) as err:
+        run_core(clusters, map_topic, topics=[topic], name=unique("n"))
+    assert "MSG_SIZE_TOO_LARGE" in err.value.msg and "%s:0@1" % topic in err.value.msg
+    assert err.value.details["records"] == 0 and err.value.details["status"] == "failed"
+    assert read_side(clusters, "target", topic, 1) == {0: []}
 
 
 def _cli_config(clusters, tmp_path, **kw):
@@ -453,13 +469,15 @@ def test_foreign_writer_inside_a_run_rolls_back_and_redoes_the_batch(clusters, t
 
 
 # -- the module ------------------------------------------------------------------------------------
-def test_module_check_mode_changes_nothing_then_copies(clusters, topics, unique):
+def test_module_check_mode_changes_nothing_then_copies(clusters, topics, unique, tmp_path):
     topic = topics.both(unique("mir-mod"), 2)
     map_topic = unique("mir-map")
     topics.track("target", map_topic)
     produce(clusters, topic, make_records(2, 40, seed=8))
-    args = params(clusters, map_topic, topics=[topic], name=unique("n"))
+    progress = tmp_path / "progress.json"
+    args = params(clusters, map_topic, topics=[topic], name=unique("n"), progress_file=str(progress))
     check = run_module(kafka_mirror, args, check_mode=True, diff=True)
+    assert not progress.exists()
     assert check["changed"] is True and check["records"] == 80 and check["partitions_to_copy"] == 2
     assert check["diff"]["after"]["%s:0" % topic] == 40
     md = AdminClient(clusters.librdkafka("target")).list_topics(timeout=10)

@@ -19,10 +19,10 @@ def test_select_names_and_full_match_patterns():
 
 
 def test_patterns_skip_internal_and_map_topics_but_names_do_not():
-    sel, _ = m.select_topics(AVAILABLE, [], [".*"], map_topic="kafkaops.mirror.offsets")
+    sel = m.select_topics(AVAILABLE, [], [".*"], map_topic="kafkaops.mirror.offsets")[0]
     assert "__consumer_offsets" not in sel and "kafkaops.mirror.offsets" not in sel
     assert sel == ["orders", "orders-dlq", "orders.eu", "orders.us", "payments"]
-    sel, _ = m.select_topics(AVAILABLE, ["__consumer_offsets"], [])
+    sel = m.select_topics(AVAILABLE, ["__consumer_offsets"], [])[0]
     assert sel == ["__consumer_offsets"]
 
 
@@ -33,7 +33,7 @@ def test_excludes_and_missing_names():
 
 
 def test_pattern_must_match_whole_name():
-    sel, _ = m.select_topics(AVAILABLE, [], ["orders"])
+    sel = m.select_topics(AVAILABLE, [], ["orders"])[0]
     assert sel == ["orders"]
 
 
@@ -72,7 +72,7 @@ def test_good_options_pass():
 
 def _plan(parts):
     plan = m.Plan()
-    plan.topics = sorted(set(t for t, _, _, _ in parts))
+    plan.topics = sorted(set(part[0] for part in parts))
     plan.map_exists = True
     for topic, p, low, end in parts:
         st = m.PartitionState(topic, p)
