@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright (c) kafkaops.migration contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Sample data for the demo, the molecule scenario and the role tests: a source cluster worth migrating.
@@ -249,7 +249,7 @@ def traffic(cluster, prefix, rate, seconds):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--clusters-file", default=os.environ.get("KAFKAOPS_CLUSTERS_FILE"))
     ap.add_argument("--prefix", default="demo", help="topic and group name prefix (default: demo)")
     sub = ap.add_subparsers(dest="cmd", required=True)

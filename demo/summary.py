@@ -1,9 +1,10 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright (c) kafkaops.migration contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Print the demo's result from the files demo/run.sh leaves in its folder.
 
-``fill.json`` (the sample data), ``evaluate.json`` / ``topics.json`` / ``groups.json`` (the roles'
+``fill.json`` (the sample data), ``apps/*.ledger`` (what the demo producers were acknowledged for and
+what the consumers processed, checked for loss and duplicates), ``evaluate.json`` / ``topics.json`` / ``groups.json`` (the roles'
 report files, present for the phases that ran) and ``target.json`` (the sample topics as the target
 has them, read with a plain AdminClient). Usage: ``python demo/summary.py <folder>``.
 """
@@ -11,6 +12,8 @@ has them, read with a plain AdminClient). Usage: ``python demo/summary.py <folde
 import json
 import os
 import sys
+import time
+from collections import Counter
 
 
 def load(folder, name):
@@ -52,8 +55,8 @@ def recommendation_lines(spec):
     if not spec:
         return ["Evaluation: phase not run"]
     rec = spec["recommendation"]
-    out = ["Recommended target: %s (%s %s) - %s" % (rec.get("edition"), rec.get("vendor", ""), rec.get("spec", ""),
-                                                  "fits" if rec.get("fits") else "does NOT fit")]
+    verdict = "fits" if rec.get("fits") else "does NOT fit"
+    out = ["Recommended target: %s (%s %s) - %s" % (rec.get("edition"), rec.get("vendor", ""), rec.get("spec", ""), verdict)]
     for name in ("write_mb_s", "read_mb_s", "topics", "partitions", "disk_gb", "retention_hours"):
         f = rec.get("figures", {}).get(name)
         if f:
@@ -77,8 +80,8 @@ def topics_lines(topics, target):
               topics.get("summary", {}).get("unchanged", 0))]
     for name in sorted(target or {}):
         t = target[name]
-        out.append("  %-22s %2d partitions, RF %d, %s" % (name, t["partitions"], t["replication_factor"],
-                                                       ", ".join("%s=%s" % kv for kv in sorted(t["config"].items()))))
+        configs = ", ".join("%s=%s" % kv for kv in sorted(t["config"].items()))
+        out.append("  %-22s %2d partitions, RF %d, %s" % (name, t["partitions"], t["replication_factor"], configs))
     for name, adj in sorted(topics.get("adjusted", {}).items()):
         for key, a in sorted(adj.items()):
             out.append("  adjusted %s %s: %s -> %s (%s)" % (name, key, a["source"], a["target"], a["reason"]))
@@ -91,10 +94,47 @@ def groups_lines(groups):
     out = ["Consumer groups on the target:"]
     for g in groups["groups"]:
         parts = g["partitions"]
-        out.append("  %s: %s, %d partitions committed at the target's log start (policy %s)"
+        out.append("  %s: %s, start offsets committed on %d partitions (policy %s)"
                    % (g["name"], g["status"], len(parts), parts[0]["policy"] if parts else "-"))
     for name in groups.get("skipped", []):
         out.append("  %s: skipped, it has active members on the target" % name)
+    return out
+
+
+def read_ledger(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        return [line.split() for line in fh if line.strip()]
+
+
+def ledger_lines(folder, wait=90.0):
+    """The cutover invariant over the demo applications' ledgers (waits for the new consumer to catch up)."""
+    apps = os.path.join(folder, "apps")
+    if not os.path.isdir(apps):
+        return []
+    deadline = time.monotonic() + wait
+    while True:
+        acked = read_ledger(os.path.join(apps, "p1.ledger")) + read_ledger(os.path.join(apps, "p2.ledger"))
+        old = read_ledger(os.path.join(apps, "consumer-old.ledger"))
+        new = read_ledger(os.path.join(apps, "consumer-new.ledger"))
+        want = set((f[0], f[1]) for f in acked)
+        processed = Counter((f[0], f[1]) for f in old + new if f[0] in ("p1", "p2"))
+        if want <= set(processed) or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    servers = sorted(set(f[5] for f in acked))
+    lost = want - set(processed)
+    twice = [k for k, n in processed.items() if n > 1]
+    out = ["Applications (ledgers in %s)" % apps]
+    for pid in ("p1", "p2"):
+        mine = [f for f in acked if f[0] == pid]
+        out.append("  %s: %d messages acknowledged, %s" % (pid, len(mine), ", ".join(
+            "%d by %s" % (sum(1 for f in mine if f[5] == s), s) for s in servers)))
+    out.append("  consumer-old processed %d of them on the source, consumer-new %d on the target"
+               % (sum(1 for f in old if f[0] in ("p1", "p2")), sum(1 for f in new if f[0] in ("p1", "p2"))))
+    verdict = "  -> every acknowledged message processed exactly once" if not lost and not twice else "  -> INVARIANT BROKEN"
+    out.append("  lost: %d, processed twice: %d%s" % (len(lost), len(twice), verdict))
     return out
 
 
@@ -105,8 +145,10 @@ def main(argv):
     lines += recommendation_lines(spec)
     lines += topics_lines(load(folder, "topics.json"), load(folder, "target.json"))
     lines += groups_lines(load(folder, "groups.json"))
+    apps = ledger_lines(folder)
+    lines += apps
     print("\n".join(lines))
-    return 0
+    return 1 if apps and "INVARIANT BROKEN" in apps[-1] else 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright (c) kafkaops.migration contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Demo consumer: processes the demo producers' messages and keeps a ledger of what it processed.
@@ -26,7 +26,7 @@ from common import Stop, read_properties  # noqa: E402
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--config", required=True)
     ap.add_argument("--group", required=True)
     ap.add_argument("--topic", required=True, action="append", help="topic to consume (repeatable)")

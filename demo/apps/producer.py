@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # Copyright (c) kafkaops.migration contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Demo producer: numbered, keyed messages, and a ledger of every message Kafka acknowledged.
@@ -27,7 +27,7 @@ from common import Stop, read_ledger, read_properties  # noqa: E402
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--config", required=True, help="client properties file (bootstrap.servers, security, sasl)")
     ap.add_argument("--topic", required=True)
     ap.add_argument("--id", required=True, help="producer id, part of every key and ledger line")

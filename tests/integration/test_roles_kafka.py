@@ -229,7 +229,7 @@ def run_with_inventory(inventory, extra, tags):
                ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCALHOST_WARNING="0")
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory), MIGRATE,
            "-e", json.dumps(extra), "--tags", tags]
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
     return proc.returncode, proc.stdout
 
 
@@ -238,7 +238,7 @@ def recap_all(output):
     tail = output.rsplit("PLAY RECAP", 1)[-1]
     rows = re.findall(r"^\S+\s*:\s*ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", tail, re.M)
     assert rows, output[-3000:]
-    return sum(int(c) for c, _ in rows), sum(int(f) for _, f in rows)
+    return sum(int(row[0]) for row in rows), sum(int(row[1]) for row in rows)
 
 
 def test_cutover_loses_and_duplicates_nothing(clusters, unique, tmp_path):
@@ -248,14 +248,16 @@ def test_cutover_loses_and_duplicates_nothing(clusters, unique, tmp_path):
     admin.create_topics([NewTopic(topic, 3, 3)])[topic].result(timeout=30)
     for name in ("old", "p1", "p2"):
         write_properties(tmp_path / ("%s.properties" % name), clusters["source"])
+    consumer_args = ["--group", group, "--topic", topic]
     programs = [
-        {"name": "consumer-old", "app": "consumer", "args": ["--config", "old.properties", "--group", group, "--topic", topic,
-                                                             "--ledger", "old.ledger", "--offset-reset", "earliest"]},
+        {"name": "consumer-old", "app": "consumer",
+         "args": ["--config", "old.properties", "--ledger", "old.ledger", "--offset-reset", "earliest"] + consumer_args},
         # the new consumer keeps the usual auto.offset.reset=latest: the groups phase is what makes it start right
-        {"name": "consumer-new", "app": "consumer", "args": ["--config", "new.properties", "--group", group, "--topic", topic,
-                                                             "--ledger", "new.ledger"]},
-    ] + [{"name": p, "app": "producer", "args": ["--config", "%s.properties" % p, "--topic", topic, "--id", p,
-                                                  "--ledger", "%s.ledger" % p, "--rate", "40"]} for p in ("p1", "p2")]
+        {"name": "consumer-new", "app": "consumer",
+         "args": ["--config", "new.properties", "--ledger", "new.ledger"] + consumer_args},
+    ] + [{"name": p, "app": "producer",
+          "args": ["--config", "%s.properties" % p, "--topic", topic, "--id", p, "--ledger", "%s.ledger" % p, "--rate", "40"]}
+         for p in ("p1", "p2")]
     ctl = os.path.join(os.path.dirname(sys.executable), "supervisorctl")
     manager = {}
     for role in ("consumers", "producers", "drain"):
@@ -269,9 +271,10 @@ def test_cutover_loses_and_duplicates_nothing(clusters, unique, tmp_path):
             "kafka_consumers": {"hosts": {"app-1": {"kafka_consumers_services": ["consumer-new"],
                                                     "kafka_consumers_config_file": str(tmp_path / "new.properties")}}},
             "kafka_old_consumers": {"hosts": {"app-1": {"kafka_drain_services": ["consumer-old"]}}},
-            "kafka_producers": {"hosts": dict(("app-%s" % p, {"kafka_producers_services": [p],
-                                                             "kafka_producers_config_file": str(tmp_path / ("%s.properties" % p))})
-                                              for p in ("p1", "p2"))},
+            "kafka_producers": {"hosts": dict(
+                ("app-%s" % p, {"kafka_producers_services": [p],
+                                "kafka_producers_config_file": str(tmp_path / ("%s.properties" % p))})
+                for p in ("p1", "p2"))},
         }}}))
     extra = extra_vars(clusters, kafka_topics_include=[re.escape(topic)],
                        kafka_groups_groups=[{"name": group, "topics": [topic]}], kafka_groups_policy="earliest",
