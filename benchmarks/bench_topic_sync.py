@@ -140,7 +140,7 @@ def timed(label, fn, figures):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--topics", type=int, default=2000)
     parser.add_argument("--workdir", default="/tmp/kafkaops-bench-topics")
     parser.add_argument("--base-port", type=int, default=19700)

@@ -555,8 +555,8 @@ def wait_configs(cluster, changes, batch_size, seconds=30.0):
     topic_src = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
     while missing:
         try:
-            ok, _ = cluster.results(submit_describe_configs(cluster, list(missing), batch_size),
-                                    "describe topic configs")
+            ok = cluster.results(submit_describe_configs(cluster, list(missing), batch_size),
+                                 "describe topic configs")[0]
         except KafkaOpsError:
             ok = {}
         for topic, entries in ok.items():

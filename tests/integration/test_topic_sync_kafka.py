@@ -32,7 +32,7 @@ class Side:
             fut.result(timeout=30)
             self.made.add(name)
         # a KRaft controller acknowledges before every broker's metadata shows the topic
-        assert wait_for(lambda: all(self.partitions(n) == p for n, (p, _, _) in specs.items())), specs
+        assert wait_for(lambda: all(self.partitions(n) == spec[0] for n, spec in specs.items())), specs
 
     def topics(self, prefix):
         md = self.admin.list_topics(timeout=10)
@@ -52,7 +52,7 @@ class Side:
         return dict((k, e.value) for k, e in entries.items() if e.source == 1)
 
     def cleanup(self, prefix):
-        names = [n for n in self.topics(prefix)] + [n for n in self.made if n.startswith(prefix)]
+        names = list(self.topics(prefix)) + [n for n in self.made if n.startswith(prefix)]
         names = sorted(set(names))
         if names:
             for fut in self.admin.delete_topics(names, operation_timeout=20).values():
@@ -218,7 +218,7 @@ def test_internal_topics_never_copied_and_broker_config_sources(clusters, sides)
     source.create({prefix + ".data": (1, 1, {})})
     opts = SyncOptions(include=["__consumer_offsets", prefix + r"\..*"], config_sources=["topic", "broker"])
     src, tgt = Cluster(clusters.source, "source"), Cluster(clusters.target, "target")
-    result, _ = sync(src, tgt, opts, check_mode=True)
+    result = sync(src, tgt, opts, check_mode=True)[0]
     assert result["skipped_topics"] == {"__consumer_offsets": "internal topic"}
     # the harness sets log.segment.bytes on the source brokers: copied as a topic config when asked
     assert result["planned"]["create"][prefix + ".data"]["configs"]["segment.bytes"] == "67108864"

@@ -125,8 +125,8 @@ def test_missing_topics_are_created_with_auto_rf_and_overrides():
 
 
 def test_denied_configs_are_left_out_and_reported():
-    source = {"legacy": src(1, 1, **cfg(message_format_version="2.8", retention_ms="1000",
-                                         leader_replication_throttled_replicas="0:1"))}
+    configs = cfg(message_format_version="2.8", retention_ms="1000", leader_replication_throttled_replicas="0:1")
+    source = {"legacy": src(1, 1, **configs)}
     p = plan(source, {}, 2, SyncOptions())
     assert p.create["legacy"]["configs"] == {"retention.ms": "1000"}
     assert p.not_copied == {"legacy": {"message.format.version": "message.format.version",
