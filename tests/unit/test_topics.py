@@ -259,3 +259,25 @@ def test_batches_respect_count_and_record_budget():
     assert sum(chunks, []) == sizes
     assert all(len(c) <= 3 for c in chunks)
     assert all(sum(c) <= 8000 for c in chunks if len(c) > 1)
+
+
+# -- the module's own validation, before any connection (nothing listens on port 1) -----------------
+
+@pytest.mark.parametrize("extra, message", [
+    ({"include": ["orders["]}, "include: 'orders[' is not a valid regular expression"),
+    ({"replication_factor": "many"}, "replication_factor must be keep, auto or a positive integer"),
+    ({"config_overrides": {"message.downconversion.enable": False}}, "deny-listed"),
+    ({"wait_timeout": -1}, "wait_timeout must not be negative"),
+    ({"timeout": 0}, "timeout must be positive"),
+])
+def test_module_rejects_bad_options_without_connecting(extra, message):
+    import time
+    from ansible_collections.kafkaops.migration.plugins.modules import kafka_topic_sync
+    from tests.utils.modules import FailJson, run_module
+    args = {"source": {"bootstrap_servers": ["127.0.0.1:1"]}, "target": {"bootstrap_servers": ["127.0.0.1:1"]}}
+    args.update(extra)
+    t0 = time.monotonic()
+    with pytest.raises(FailJson) as err:
+        run_module(kafka_topic_sync, args)
+    assert message in err.value.result["msg"]
+    assert time.monotonic() - t0 < 2
