@@ -222,13 +222,13 @@ def test_evaluate_phase_fails_when_target_limits_are_too_small(clusters, unique,
 
 
 # -- the cutover: consumers, producers and drain phases with the demo applications under supervisord --
-def run_with_inventory(inventory, extra, tags):
+def run_with_inventory(inventory, extra, tags, check=False):
     """ansible-playbook migrate.yml with a real inventory (hosts in the kafka_* groups, local connection)."""
     from tests.utils.collection import collections_root
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
                ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCALHOST_WARNING="0")
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory), MIGRATE,
-           "-e", json.dumps(extra), "--tags", tags]
+           "-e", json.dumps(extra), "--tags", tags] + (["--check", "--diff"] if check else [])
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
     return proc.returncode, proc.stdout
 
@@ -288,7 +288,20 @@ def test_cutover_loses_and_duplicates_nothing(clusters, unique, tmp_path):
         sup.ctl("start", "consumer-old", "p1", "p2")
         wait_for("the old consumer to process and commit", lambda: len(ledger(tmp_path / "old.ledger")) >= 40, 90)
 
-        rc, out = run_with_inventory(inventory, extra, phases)
+        rc, out = run_with_inventory(inventory, extra, "topics,groups")
+        assert rc == 0, out[-4000:]
+
+        # check mode first: reports changes, changes nothing (no new consumer, producers still on the source)
+        rc, out = run_with_inventory(inventory, extra, "consumers,producers,drain", check=True)
+        assert rc == 0, out[-4000:]
+        assert recap_all(out)[0] >= 3
+        assert "check mode: not waiting for groups %s" % group in out
+        assert "admin-secret" not in out                        # --diff of the client files stays hidden
+        assert sup.state("consumer-old") == "RUNNING" and sup.state("consumer-new") == "STOPPED"
+        assert not (tmp_path / "new.properties").exists()
+        assert source_servers in (tmp_path / "p1.properties").read_text()
+
+        rc, out = run_with_inventory(inventory, extra, "consumers,producers,drain")
         assert rc == 0, out[-4000:]
         # producers moved host by host: the serial plays ran one producer host each
         assert out.count("PLAY [Step 7, move the producers to the target, host by host]") == 2
