@@ -27,7 +27,8 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.connection impo
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
 
 try:
-    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource, NewPartitions, NewTopic
+    from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
+                                       NewPartitions, NewTopic)
 except ImportError:  # connection.Cluster reports the missing library; planning works without it
     pass
 
@@ -81,6 +82,8 @@ MUTATION_TIMEOUT = 60.0
 # A KRaft controller (QuorumController) refuses a user operation of more than 10,000 records or
 # partitions ("Excessively large number of partitions per request"): stay well below.
 MAX_RECORDS_PER_REQUEST = 8000
+# Admin clients (connections) the config descriptions of one cluster are spread over.
+CONFIG_CONNECTIONS = 3
 
 
 def is_internal(name):
@@ -363,18 +366,32 @@ def list_topics(cluster):
     return out
 
 
-def submit_describe_configs(cluster, topics, batch_size, timeout=None):
-    """Send ``describe_configs`` for ``topics`` in batches; return ``{topic: future}`` (not awaited)."""
+def submit_describe_configs(cluster, topics, batch_size, timeout=None, connections=1):
+    """Send ``describe_configs`` for ``topics`` in batches; return ``({topic: future}, clients)``.
+
+    A broker serves one connection's requests in order (and a ZooKeeper-mode broker reads each topic's
+    config from ZooKeeper), so the batches are spread over up to ``connections`` admin clients; keep
+    the returned clients referenced until the futures are done.
+    """
+    topics = sorted(topics)
+    if not topics:
+        return {}, []
+    per_chunk = min(batch_size, max(1, -(-len(topics) // max(connections, 1))))
+    chunks = list(_chunks(topics, per_chunk))
+    admins = [cluster.admin]
     futures = {}
-    for chunk in _chunks(sorted(topics), batch_size):
-        resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in chunk]
-        try:
-            futs = cluster.admin.describe_configs(resources, request_timeout=cluster.timeout(timeout))
-        except Exception as exc:
-            raise cluster.fail("describe topic configs", exc)
-        for res, fut in futs.items():
-            futures[res.name] = fut
-    return futures
+    try:
+        admins += [AdminClient(cluster.client_config()) for dummy in range(min(len(chunks), connections) - 1)]
+        for i, chunk in enumerate(chunks):
+            resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in chunk]
+            futs = admins[i % len(admins)].describe_configs(resources, request_timeout=cluster.timeout(timeout))
+            for res, fut in futs.items():
+                futures[res.name] = fut
+    except KafkaOpsError:
+        raise
+    except Exception as exc:
+        raise cluster.fail("describe topic configs", exc)
+    return futures, admins
 
 
 _SOURCES = {
@@ -415,13 +432,14 @@ def read_clusters(source, target, options, timeout=None, timings=None):
             done_at[side] = max(done_at[side], clock.elapsed())
         return done
 
-    src_futures = submit_describe_configs(source, chosen, options.batch_size, timeout)
-    tgt_futures = submit_describe_configs(target, on_target, options.batch_size, timeout)
+    src_futures, src_clients = submit_describe_configs(source, chosen, options.batch_size, timeout, CONFIG_CONNECTIONS)
+    tgt_futures, tgt_clients = submit_describe_configs(target, on_target, options.batch_size, timeout, CONFIG_CONNECTIONS)
     for side, futures in (("source", src_futures), ("target", tgt_futures)):
         for fut in futures.values():
             fut.add_done_callback(mark(side))
     src_entries, src_errors = source.results(src_futures, "describe topic configs", timeout=timeout)
     tgt_entries, tgt_errors = target.results(tgt_futures, "describe topic configs", timeout=timeout)
+    del src_clients[:], tgt_clients[:]
     if timings is not None:
         timings["source_configs"] = round(done_at["source"], 3)
         timings["target_configs"] = round(done_at["target"], 3)
@@ -555,7 +573,7 @@ def wait_configs(cluster, changes, batch_size, seconds=30.0):
     topic_src = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
     while missing:
         try:
-            ok = cluster.results(submit_describe_configs(cluster, list(missing), batch_size),
+            ok = cluster.results(submit_describe_configs(cluster, list(missing), batch_size)[0],
                                  "describe topic configs")[0]
         except KafkaOpsError:
             ok = {}
