@@ -62,13 +62,14 @@ DEFAULT_DENY_CONFIGS = [
 
 # Topics that belong to a cluster's own machinery, never copied whatever the patterns say: Kafka's
 # "__" topics (__consumer_offsets, __transaction_state, the harness probes), MirrorMaker 2's
-# heartbeats / checkpoints / offset-syncs / Connect internals (".internal"), Kafka Connect's
+# heartbeats / checkpoints / offset-syncs / Connect internals ("mm2-*.internal"), Kafka Connect's
 # default storage topics, and the Confluent/Schema Registry "_" topics.
 INTERNAL_TOPIC_PATTERNS = [
     r"__.*",
     r"_confluent.*",
     r"_schemas",
-    r".*\.internal",
+    r"mm2-(offset-syncs|configs|offsets|status)\..*\.internal",
+    r".*\.checkpoints\.internal",
     r"(.*\.)?heartbeats",
     r"connect-(configs|offsets|status)",
 ]

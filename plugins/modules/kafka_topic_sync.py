@@ -21,8 +21,9 @@ description:
   - Reports config drift between the source's overrides and the target's effective values in RV(drift);
     with O(align_configs=true) aligns them with incremental alter configs.
   - Internal topics are never copied, whatever the patterns say - names starting with C(__) (C(__consumer_offsets),
-    C(__transaction_state), probes), C(_confluent*), C(_schemas), MirrorMaker 2 and Connect internals
-    (C(*.internal), C(heartbeats), C(connect-configs), C(connect-offsets), C(connect-status)).
+    C(__transaction_state), probes), C(_confluent*), C(_schemas), MirrorMaker 2 internals (C(heartbeats),
+    C(*.heartbeats), C(*.checkpoints.internal), C(mm2-offset-syncs.*.internal), C(mm2-configs|offsets|status.*.internal))
+    and Kafka Connect's default storage topics (C(connect-configs), C(connect-offsets), C(connect-status)).
   - Everything is read with a few batched calls and changed in batches of O(batch_size) topics per request;
     every per-topic outcome is collected, so a partial failure lists the failed topics in RV(failed_topics) and
     still returns the ones that succeeded.

@@ -97,7 +97,8 @@ def test_internal_topics(name):
     assert SyncOptions().selected(name) == (True, "internal topic")
 
 
-@pytest.mark.parametrize("name", ["orders", "orders.internal-audit", "my_topic", "connect-offsets-app", "app-changelog"])
+@pytest.mark.parametrize("name", ["orders", "orders.internal-audit", "payments.internal", "my_topic", "connect-offsets-app",
+                                  "app-changelog", "heartbeats-app"])
 def test_application_topics_are_not_internal(name):
     assert not is_internal(name)
 
