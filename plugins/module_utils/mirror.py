@@ -857,6 +857,10 @@ def run_mirror(params, source, target, deadline=None, check_mode=False):
     result in ``details`` when something fails after validation.
     """
     params = params_with_defaults(params)
+    remaining = deadline.remaining() if deadline is not None else None
+    if params["mode"] == "follow" and remaining is not None and float(params["duration"]) >= remaining:
+        raise KafkaOpsError("duration (%ss) must be shorter than timeout (%ss): mode follow copies for duration "
+                            "seconds, then commits and stops" % (params["duration"], round(remaining)))
     plan = plan_copy(source, target, params)
     if check_mode:
         omap = load_map(target, params["offset_map_topic"]) if plan.map_exists else OffsetMap()

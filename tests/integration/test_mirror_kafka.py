@@ -524,6 +524,9 @@ def test_module_fails_clearly(clusters, topics, unique):
     with pytest.raises(FailJson) as err:
         run_module(kafka_mirror, params(clusters, map_topic))
     assert "nothing is selected" in err.value.result["msg"]
+    with pytest.raises(FailJson) as err:
+        run_module(kafka_mirror, params(clusters, map_topic, topics=[topic], mode="follow", duration=60, timeout=30))
+    assert "duration (60.0s) must be shorter than timeout (30s)" in err.value.result["msg"]
     bad = dict(clusters.target, bootstrap_servers=["127.0.0.1:1"], request_timeout=3)
     t0 = time.monotonic()
     with pytest.raises(FailJson) as err:
