@@ -12,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -303,6 +304,60 @@ def test_validation_fails_before_changing_anything(clusters, topics, unique):
     assert "topics not found on the source" in err.value.msg
     md = AdminClient(clusters.librdkafka("target")).list_topics(timeout=10)
     assert map_topic not in md.topics
+
+
+def test_follow_while_producers_write_then_snapshot_catches_up(clusters, topics, unique):
+    topic = topics.both(unique("mir-live"), 3)
+    map_topic = unique("mir-map")
+    topics.track("target", map_topic)
+    stop = threading.Event()
+    sent = []
+
+    def writer():
+        p = Producer(dict(clusters.librdkafka("source"), **{"linger.ms": 5}))
+        i = 0
+        while not stop.is_set():
+            p.produce(topic, b"live-%d" % i, b"k%d" % (i % 13), partition=i % 3, headers=[("i", b"%d" % i)])
+            i += 1
+            if i % 50 == 0:
+                p.poll(0)
+                time.sleep(0.01)
+        assert p.flush(30) == 0
+        sent.append(i)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        name = unique("n")
+        follow = run_core(clusters, map_topic, topics=[topic], name=name, mode="follow", duration=3,
+                          batch_seconds=0.5)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert follow["records"] > 0 and follow["transactions"] >= 2
+    final = run_core(clusters, map_topic, topics=[topic], name=name)
+    assert follow["records"] + final["records"] == sent[0]
+    src, tgt = assert_exact_copy(clusters, topic, 3, map_topic)
+    assert sum(len(v) for v in tgt.values()) == sent[0]
+
+
+def test_log_append_time_topics(clusters, topics, unique):
+    """Source LogAppendTime: the broker's time is copied as a CreateTime value. Target LogAppendTime: warned."""
+    src_lat = topics.both(unique("mir-lat-src"), 1, src_config={"message.timestamp.type": "LogAppendTime"})
+    tgt_lat = topics.both(unique("mir-lat-tgt"), 1, tgt_config={"message.timestamp.type": "LogAppendTime"})
+    map_topic = unique("mir-map")
+    topics.track("target", map_topic)
+    produce(clusters, src_lat, make_records(1, 20, seed=13))
+    produce(clusters, tgt_lat, make_records(1, 20, seed=14))
+    res = run_core(clusters, map_topic, topics=[src_lat, tgt_lat], name=unique("n"))
+    assert res["records"] == 40
+    assert any("%s uses LogAppendTime: its timestamps are copied" % src_lat in w for w in res["warnings"])
+    assert any("target topic %s uses LogAppendTime" % tgt_lat in w for w in res["warnings"])
+    assert_exact_copy(clusters, src_lat, 1, map_topic)  # same timestamp values, now CreateTime
+    tgt = read_side(clusters, "target", tgt_lat, 1)[0]
+    src = read_side(clusters, "source", tgt_lat, 1)[0]
+    assert [r[1:4] for r in tgt] == [r[1:4] for r in src]  # keys, values, headers kept
+    assert all(t[4] > s[4] for s, t in zip(src, tgt))  # the target broker stamped its own time
 
 
 def test_record_too_large_for_the_target_fails_clearly_and_commits_nothing(clusters, topics, unique):
