@@ -138,7 +138,7 @@ def test_preflight_refuses_to_copy_a_cluster_onto_itself(clusters, unique):
     rc, out = run_playbook(MIGRATE, ev, tags="topics")
     assert rc != 0
     assert "refusing to copy a cluster onto itself" in out
-    assert "kafka_topic_sync" not in out.split("refusing")[0].split("TASK")[-1]
+    assert "Create the source's topics on the target" not in out  # stopped before the module ran
 
 
 def test_preflight_names_missing_cluster_options():
