@@ -50,6 +50,13 @@ CLUSTER_OPTION_SPEC = dict(
 # librdkafka keys whose values must never be echoed back in messages or results.
 SECRET_KEYS = ("sasl.password", "ssl.key.password", "ssl.keystore.password", "sasl.oauthbearer.client.secret")
 
+# Client settings a module relies on for correctness: a user's ``config`` never overrides these in the
+# consumers and producers the modules build (it does override every other default, e.g. linger.ms).
+PROTECTED_CLIENT_KEYS = frozenset((
+    "group.id", "enable.auto.commit", "enable.auto.offset.store", "auto.offset.reset", "isolation.level",
+    "enable.partition.eof", "transactional.id", "enable.idempotence", "acks", "error_cb", "log_level",
+))
+
 # Errors worth naming when a call times out: they say *why* nothing answered.
 _CAUSE_CODES = ("_AUTHENTICATION", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_SSL", "_RESOLVE", "SASL_AUTHENTICATION_FAILED",
                 "_INVALID_ARG", "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED")
@@ -201,12 +208,20 @@ class Cluster:
             "session.timeout.ms": 10000,
         }
         conf.update(overrides)
-        return Consumer(self.client_config(**conf))
+        return Consumer(self._tunable(conf))
 
     def producer(self, **overrides):
         conf = {"enable.idempotence": True, "acks": "all", "linger.ms": 5}
         conf.update(overrides)
-        return Producer(self.client_config(**conf))
+        return Producer(self._tunable(conf))
+
+    def _tunable(self, conf):
+        """The module's client settings, then the user's ``config`` for every key not protected."""
+        tuned = self.client_config(**conf)
+        for key in self.params.get("config") or {}:
+            if key not in PROTECTED_CLIENT_KEYS:
+                tuned[key] = self.base_config[key]
+        return tuned
 
     # -- bounded waiting -------------------------------------------------------------------------
     def timeout(self, cap=None):

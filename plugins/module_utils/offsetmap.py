@@ -53,6 +53,7 @@ __metaclass__ = type
 
 import bisect
 import json
+import time
 
 FORMAT_VERSION = 1
 DEFAULT_TOPIC = "kafkaops.mirror.offsets"
@@ -218,12 +219,14 @@ def load_from_topic(cluster, topic=DEFAULT_TOPIC, idle_timeout=2.0):
         pending = set(parts)
         # Partitions that hold nothing never send EOF on some brokers; drop them up front.
         for p in parts:
-            lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=cluster.timeout())
+            try:
+                lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=cluster.timeout())
+            except Exception as exc:  # KafkaException: e.g. a topic this instant created, not yet led
+                raise TranslationError("reading the ends of offset map topic %r on the %s: %s" % (topic, cluster, exc))
             if hi <= lo:
                 pending.discard(p)
         # consume(n, t) waits for n messages or the whole t: poll in short slices instead, and give up
         # only after idle_timeout (at least the cluster's request timeout) without any message.
-        import time
         last_seen = time.monotonic()
         while pending:
             msgs = consumer.consume(500, timeout=min(0.2, cluster.timeout()))

@@ -70,3 +70,13 @@ def test_timeout_never_passes_the_deadline():
     now[0] = 104
     with pytest.raises(c.KafkaOpsError, match="module timeout ran out"):
         cl.timeout()
+
+
+def test_user_config_tunes_clients_but_never_protected_settings():
+    cl = c.Cluster({"bootstrap_servers": ["h:1"], "config": {
+        "linger.ms": 50, "isolation.level": "read_uncommitted", "enable.auto.commit": True, "client.rack": "z1"}},
+        "source")
+    prod = cl._tunable({"linger.ms": 5, "acks": "all"})
+    assert prod["linger.ms"] == 50 and prod["acks"] == "all" and prod["client.rack"] == "z1"
+    cons = cl._tunable({"isolation.level": "read_committed", "enable.auto.commit": False})
+    assert cons["isolation.level"] == "read_committed" and cons["enable.auto.commit"] is False
