@@ -7,25 +7,16 @@ topic and groups afterwards.
 """
 
 import argparse
-import json
-import os
-import sys
 import time
 import uuid
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.join(REPO, "tests", "harness"))
-from tests.utils.collection import collections_root  # noqa: E402
-
-sys.path.insert(0, collections_root())
+import common  # noqa: E402  (sys.path set-up)
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
 
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import Cluster  # noqa: E402
 from ansible_collections.kafkaops.migration.plugins.module_utils.groups import sync_groups  # noqa: E402
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline  # noqa: E402
-from tests.conftest import ClusterSet  # noqa: E402
 
 
 def main():
@@ -33,8 +24,7 @@ def main():
     ap.add_argument("--groups", type=int, default=100)
     ap.add_argument("--partitions", type=int, default=12)
     a = ap.parse_args()
-    with open(os.environ.get("KAFKAOPS_CLUSTERS_FILE", "/tmp/kafkaops-harness/clusters.json")) as fh:
-        cs = ClusterSet(json.load(fh))
+    cs = common.running_clusters()
     tag = uuid.uuid4().hex[:6]
     topic = "gs-bench-" + tag
     groups = ["gs-bench-%s-%03d" % (tag, i) for i in range(a.groups)]

@@ -8,26 +8,17 @@ later polls, and the same reads done one call per partition and group. Deletes w
 """
 
 import argparse
-import json
-import os
 import statistics
-import sys
 import time
 import uuid
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
-sys.path.insert(0, os.path.join(REPO, "tests", "harness"))
-from tests.utils.collection import collections_root  # noqa: E402
-
-sys.path.insert(0, collections_root())
+import common  # noqa: E402  (sys.path set-up)
 from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, IsolationLevel, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec  # noqa: E402
 
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import Cluster  # noqa: E402
 from ansible_collections.kafkaops.migration.plugins.module_utils.lag import LagWaiter  # noqa: E402
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline  # noqa: E402
-from tests.conftest import ClusterSet  # noqa: E402
 
 
 def main():
@@ -36,8 +27,7 @@ def main():
     ap.add_argument("--groups", type=int, default=5)
     ap.add_argument("--polls", type=int, default=5)
     a = ap.parse_args()
-    with open(os.environ.get("KAFKAOPS_CLUSTERS_FILE", "/tmp/kafkaops-harness/clusters.json")) as fh:
-        cs = ClusterSet(json.load(fh))
+    cs = common.running_clusters()
     conf = cs.librdkafka("source")
     tag = uuid.uuid4().hex[:6]
     topic = "lagbench-" + tag
