@@ -71,14 +71,15 @@ class KafkaOpsError(Exception):
         self.details = details
 
 
-def _as_list(value):
+def as_list(value):
+    """Items of a list or comma-separated string (nested lists flattened), stripped, empties dropped."""
     if value is None:
         return []
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
     out = []
     for v in value:
-        out.extend(_as_list(v))
+        out.extend(as_list(v))
     return out
 
 
@@ -86,7 +87,7 @@ def validate_cluster_params(params, name="cluster"):
     """Check a cluster dict beyond what the argument spec can say; raise KafkaOpsError."""
     if not isinstance(params, dict):
         raise KafkaOpsError("%s: cluster options must be a dict" % name)
-    servers = _as_list(params.get("bootstrap_servers"))
+    servers = as_list(params.get("bootstrap_servers"))
     if not servers:
         raise KafkaOpsError("%s: bootstrap_servers is required" % name)
     for s in servers:

@@ -44,7 +44,7 @@ import socket
 import ssl
 import time
 
-from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
+from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError, as_list
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline, poll
 
 from urllib.error import HTTPError, URLError
@@ -185,17 +185,6 @@ def excluded_by_default(names):
 
 
 # -- cluster options -> Java client properties ----------------------------------------------------
-def _as_list(value):
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [v.strip() for v in value.split(",") if v.strip()]
-    out = []
-    for v in value:
-        out.extend(_as_list(v))
-    return out
-
-
 def _jaas_quote(value):
     return '"%s"' % str(value).replace("\\", "\\\\").replace('"', '\\"')
 
@@ -223,7 +212,7 @@ def java_client_config(cluster, name="cluster", read_pem=_read_pem):
     client settings go into ``mirrormaker2.config`` with the ``source.cluster.`` /
     ``target.cluster.`` prefix.
     """
-    servers = _as_list(cluster.get("bootstrap_servers"))
+    servers = as_list(cluster.get("bootstrap_servers"))
     if not servers:
         raise KafkaOpsError("%s: bootstrap_servers is required" % name)
     proto = cluster.get("security_protocol") or "PLAINTEXT"

@@ -221,13 +221,7 @@ class ConnectWorker:
     def stop(self) -> None:
         if self.popen is None:
             return
-        if self.popen.poll() is None:
-            kafka_harness._signal_group(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                kafka_harness._signal_group(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
+        kafka_harness.terminate([self.popen], grace=30)
         self.popen = None
         delete_internal_topics(self.cluster, self.internal_topics())
         try:
@@ -409,12 +403,7 @@ def main(argv=None) -> int:
         except (OSError, ValueError):
             print("nothing to stop (%s missing)" % cfile)
             return 0
-        kafka_harness._signal_group(desc["pid"], signal.SIGTERM)
-        end = time.monotonic() + 30
-        while time.monotonic() < end and kafka_harness._alive(desc["pid"]):
-            time.sleep(0.2)
-        if kafka_harness._alive(desc["pid"]):
-            kafka_harness._signal_group(desc["pid"], signal.SIGKILL)
+        kafka_harness.terminate([desc["pid"]], grace=30)
         clusters = kafka_harness.clusters_alive(_clusters_file())
         if clusters:
             delete_internal_topics(clusters["target"], desc["internal_topics"])

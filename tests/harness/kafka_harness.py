@@ -413,16 +413,7 @@ class Clusters:
         """Stop brokers before ZooKeeper/controller; SIGTERM, then SIGKILL after a grace period."""
         if not self.procs:
             return
-        procs = [p for p in reversed(self.procs) if p.popen and p.popen.poll() is None]
-        for p in procs:
-            _signal_group(p.popen.pid, signal.SIGTERM)
-        end = time.monotonic() + 20
-        for p in procs:
-            try:
-                p.popen.wait(timeout=max(0.1, end - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(p.popen.pid, signal.SIGKILL)
-                p.popen.wait()
+        terminate([p.popen for p in reversed(self.procs) if p.popen], grace=20)
         self.procs = []
         try:
             os.unlink(self.clusters_file)
@@ -435,6 +426,27 @@ class Clusters:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def terminate(procs: list, grace: float) -> None:
+    """SIGTERM each process group (``Popen`` objects or pids), wait up to ``grace`` s for all, SIGKILL the rest."""
+    def running(p):
+        return p.poll() is None if isinstance(p, subprocess.Popen) else _alive(p)
+
+    def pid(p):
+        return p.pid if isinstance(p, subprocess.Popen) else p
+
+    procs = [p for p in procs if running(p)]
+    for p in procs:
+        _signal_group(pid(p), signal.SIGTERM)
+    end = time.monotonic() + grace
+    for p in procs:
+        while running(p) and time.monotonic() < end:
+            time.sleep(0.2)
+        if running(p):
+            _signal_group(pid(p), signal.SIGKILL)
+        if isinstance(p, subprocess.Popen):
+            p.wait()
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -543,14 +555,7 @@ def _down(layout: Layout) -> int:
     except (OSError, ValueError):
         print("nothing to stop (%s missing)" % path)
         return 0
-    for pid in reversed(pids):
-        _signal_group(pid, signal.SIGTERM)
-    end = time.monotonic() + 20
-    for pid in pids:
-        while time.monotonic() < end and _alive(pid):
-            time.sleep(0.2)
-        if _alive(pid):
-            _signal_group(pid, signal.SIGKILL)
+    terminate(list(reversed(pids)), grace=20)
     for f in (path, os.path.join(layout.workdir, "clusters.json")):
         try:
             os.unlink(f)
