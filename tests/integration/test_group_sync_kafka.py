@@ -6,6 +6,7 @@ is verified the way an application would see it: a new consumer of the group on 
 that record must be the expected one.
 """
 
+import datetime
 import json
 import os
 import time
@@ -24,7 +25,9 @@ from tests.utils.playbook import run_playbook
 pytestmark = pytest.mark.kafka
 
 TARGET_DIR = os.path.join(os.path.dirname(__file__), "targets", "kafka_group_sync")
-T0 = 1764300000000  # record timestamps of the tests: T0 + 1000 * i
+# Record timestamps of the tests: T0 + 1000 * i. Recent on purpose: records older than the topics'
+# retention.ms (7 days by default) are deleted by time retention mid-test, moving the log start.
+T0 = (int(time.time()) - 3600) * 1000
 
 
 class Side:
@@ -357,8 +360,9 @@ def test_earliest_latest_and_timestamp_policies(clusters, sides, unique):
     # Move partition 0's log start to 3: earliest is the log start, not 0.
     res = target.admin.delete_records([TopicPartition(topic, 0, 3)])
     list(res.values())[0].result(30)
-    ts = "2025-11-28T03:20:05.500Z"   # T0 + 5500 ms: first record at or after it is number 6
-    assert T0 + 5500 == 1764300005500
+    # T0 + 5500 ms as ISO 8601 with milliseconds: the first record at or after it is number 6
+    ts = datetime.datetime.fromtimestamp((T0 + 5500) / 1000.0, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    assert ts.endswith(".500Z")
     groups = [{"name": g_early, "topics": [topic], "policy": "earliest"},
               {"name": g_late, "topics": [topic], "policy": "latest"},
               {"name": g_ts, "topics": [topic], "policy": "timestamp", "timestamp": ts},

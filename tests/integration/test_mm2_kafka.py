@@ -120,7 +120,7 @@ def produce(clusters, topic, partitions, per_partition):
         if err is not None:
             errors.append("%s[%s]: %s" % (msg.topic(), msg.partition(), err))
 
-    base = 1700000000000
+    base = (int(time.time()) - 3600) * 1000  # recent: older records fall to time retention mid-test
     for n in range(per_partition):
         for part in range(partitions):
             key = None if n == 3 else b"k-%d-%d" % (part, n)

@@ -186,7 +186,7 @@ def test_partial_failure_reported_per_topic_others_created(clusters, sides):
     res = err.value.result
     assert "1 topic(s) failed on the target" in res["msg"] and legacy in res["msg"]
     assert res["changed"] is True and res["created"] == [good1, good2]
-    assert sorted(target.topics(prefix)) == [good1, good2]
+    assert wait_for(lambda: sorted(target.topics(prefix)) == [good1, good2], seconds=20), target.topics(prefix)
 
     # with the default deny-list the legacy topic goes through, without the removed config
     res = run_module(kafka_topic_sync, module_args(clusters, prefix))
