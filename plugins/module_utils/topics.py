@@ -545,16 +545,17 @@ def apply(cluster, p, check_mode=False, timeout=None):
     return out
 
 
-def wait_visible(cluster, expected, seconds=30.0):
-    """Poll the target's metadata until every ``{topic: partitions}`` is visible; return the missing."""
+def _poll_missing(cluster, missing, seconds, still_missing):
+    """Call ``still_missing(missing)`` (returns what is still missing) with a backoff from 0.2 s to 2 s
+    until nothing is missing, ``seconds`` passed, or the cluster's own deadline is 1 s away; return
+    the sorted names still missing. A failed read counts as nothing new seen: the changes are made,
+    a busy or late broker is asked again until the bound."""
     deadline = Deadline(seconds)
-    missing = dict(expected)
     pause = 0.2
     while missing:
         try:
-            meta = list_topics(cluster)
-            missing = dict((t, n) for t, n in missing.items() if meta.get(t, {}).get("partitions", 0) < n)
-        except KafkaOpsError:  # a busy or late broker: the changes are made, keep asking until the bound
+            missing = still_missing(missing)
+        except KafkaOpsError:
             pass
         remaining = deadline.remaining()
         cluster_left = cluster.deadline.remaining()
@@ -565,36 +566,33 @@ def wait_visible(cluster, expected, seconds=30.0):
     return sorted(missing)
 
 
+def wait_visible(cluster, expected, seconds=30.0):
+    """Poll the target's metadata until every ``{topic: partitions}`` is visible; return the missing."""
+    def still_missing(missing):
+        meta = list_topics(cluster)
+        return dict((t, n) for t, n in missing.items() if meta.get(t, {}).get("partitions", 0) < n)
+
+    return _poll_missing(cluster, dict(expected), seconds, still_missing)
+
+
 def wait_configs(cluster, changes, batch_size, seconds=30.0):
     """Poll ``describe_configs`` until the brokers show every ``{topic: {key: {"after": value}}}``
     change (``None``: the override is gone); return the topics still showing old values."""
-    deadline = Deadline(seconds)
-    missing = dict(changes)
-    pause = 0.2
     topic_src = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
-    while missing:
-        try:
-            ok = cluster.results(submit_describe_configs(cluster, list(missing), batch_size)[0],
-                                 "describe topic configs")[0]
-        except KafkaOpsError:
-            ok = {}
-        for topic, entries in ok.items():
-            done = True
-            for key, change in missing[topic].items():
-                entry = entries.get(key)
-                if change["after"] is None:
-                    done = done and (entry is None or _source_value(entry) != topic_src)
-                else:
-                    done = done and entry is not None and entry.value == change["after"]
-            if done:
-                del missing[topic]
-        remaining = deadline.remaining()
-        cluster_left = cluster.deadline.remaining()
-        if not missing or remaining <= 0 or (cluster_left is not None and cluster_left <= 1):
-            break
-        time.sleep(min(pause, max(remaining, 0)))
-        pause = min(pause * 2, 2.0)
-    return sorted(missing)
+
+    def shows(entries, key, change):
+        entry = entries.get(key)
+        if change["after"] is None:
+            return entry is None or _source_value(entry) != topic_src
+        return entry is not None and entry.value == change["after"]
+
+    def still_missing(missing):
+        ok = cluster.results(submit_describe_configs(cluster, list(missing), batch_size)[0],
+                             "describe topic configs")[0]
+        return dict((topic, keys) for topic, keys in missing.items()
+                    if topic not in ok or not all(shows(ok[topic], k, c) for k, c in keys.items()))
+
+    return _poll_missing(cluster, dict(changes), seconds, still_missing)
 
 
 def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=30.0):
