@@ -348,6 +348,15 @@ def _clusters_file() -> str:
                           os.path.join(kafka_harness.DEFAULT_WORKDIR, "clusters.json"))
 
 
+def _read_json(path: str):
+    """The worker file's content, or None when it is missing or unreadable."""
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--workdir", default=os.environ.get("KAFKAOPS_CONNECT_DIR", DEFAULT_WORKDIR))
@@ -373,19 +382,13 @@ def main(argv=None) -> int:
         install()
         return 0
     if args.cmd == "status":
-        try:
-            with open(cfile) as fh:
-                desc = json.load(fh)
-        except (OSError, ValueError):
-            desc = None
+        desc = _read_json(cfile)
         info = worker_alive(desc["url"]) if desc else None
         print(json.dumps(dict(desc, worker=info), indent=2) if info else "not running (%s)" % cfile)
         return 0 if info else 1
     if args.cmd == "bench":
-        try:
-            with open(cfile) as fh:
-                desc = json.load(fh)
-        except (OSError, ValueError):
+        desc = _read_json(cfile)
+        if desc is None:
             print("no worker running (%s); start one with `up --detach`" % cfile)
             return 1
         clusters = kafka_harness.clusters_alive(_clusters_file())
@@ -397,10 +400,8 @@ def main(argv=None) -> int:
         print(json.dumps(out, indent=2))
         return 0
     if args.cmd == "down":
-        try:
-            with open(cfile) as fh:
-                desc = json.load(fh)
-        except (OSError, ValueError):
+        desc = _read_json(cfile)
+        if desc is None:
             print("nothing to stop (%s missing)" % cfile)
             return 0
         kafka_harness.terminate([desc["pid"]], grace=30)
