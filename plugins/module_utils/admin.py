@@ -31,7 +31,8 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.connection impo
 # (pattern on the whole name, what owns such a topic). Kafka's "__" topics (__consumer_offsets,
 # __transaction_state, __cluster_metadata, probes), MirrorMaker 2's heartbeats / checkpoints /
 # offset-syncs / Connect internals, Kafka Connect's storage topics (default and "connect-cluster-"
-# names), the Schema Registry's _schemas and Confluent Platform's _confluent* topics.
+# names), the Schema Registry's _schemas, Confluent Platform's _confluent* topics, and this
+# collection's own offset map (its default name; a custom one is passed as ``extra_excluded``).
 INTERNAL_TOPIC_RULES = (
     (r"__consumer_offsets", "consumer offsets"),
     (r"__transaction_state", "transaction state"),
@@ -44,6 +45,7 @@ INTERNAL_TOPIC_RULES = (
     (r".*\.checkpoints\.internal", "MirrorMaker 2"),
     (r"(.*\.)?heartbeats", "MirrorMaker 2"),
     (r"connect-(cluster-)?(configs|offsets|status)", "Kafka Connect"),
+    (r"kafkaops\.mirror\.offsets", "kafkaops.migration offset map (the copy's progress)"),
 )
 INTERNAL_TOPIC_PATTERNS = [p for p, _kind in INTERNAL_TOPIC_RULES]
 _INTERNAL_RULES = [(re.compile(p), kind) for p, kind in INTERNAL_TOPIC_RULES]
