@@ -166,7 +166,7 @@ def test_groups_phase_commits_start_offsets_on_target(clusters, unique, tmp_path
     rc, out = run_playbook(MIGRATE, ev, check=True, diff=True, tags="groups")
     assert rc == 0, out[-3000:]
     assert recap(out)[0] >= 1
-    assert "would commit: %s" % group in out
+    assert "would commit (earliest): %s" % group in out
     assert target_group_offsets(clusters, group) == {}
 
     rc, out = run_playbook(MIGRATE, ev, tags="groups")
@@ -340,7 +340,7 @@ def test_copy_phase_then_groups_translate_to_the_same_place(clusters, unique, tm
     fill = generate(clusters, tmp_path, prefix, "fill", "--messages", "60")
     report = tmp_path / "copy.json"
     ev = extra_vars(clusters, kafka_topics_include=[re.escape(prefix) + r"\..*"],
-                    kafka_copy_topic_patterns=[re.escape(prefix) + r"\..*"], kafka_copy_name=prefix,
+                    kafka_copy_include=[re.escape(prefix) + r"\..*"], kafka_copy_name=prefix,
                     kafka_copy_report_file=str(report), kafka_groups_group_pattern="^" + re.escape(prefix) + r"\.",
                     kafka_groups_policy="translate", kafka_groups_fallback="fail")
     # without kafka_migration_copy=true the optional copy phase is skipped
