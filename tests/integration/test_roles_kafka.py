@@ -222,14 +222,21 @@ def test_evaluate_phase_fails_when_target_limits_are_too_small(clusters, unique,
 
 
 # -- the cutover: consumers, producers and drain phases with the demo applications under supervisord --
-def run_with_inventory(inventory, extra, tags, check=False):
-    """ansible-playbook migrate.yml with a real inventory (hosts in the kafka_* groups, local connection)."""
+def run_with_inventory(inventory, extra, tags=None, check=False, background=False):
+    """ansible-playbook migrate.yml with a real inventory (hosts in the kafka_* groups, local connection).
+
+    ``tags=None`` runs the whole playbook. ``background=True`` returns the running ``Popen`` (its output
+    goes to ``<inventory folder>/run.log``); otherwise ``(returncode, output)``.
+    """
     from tests.utils.collection import collections_root
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
                ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCALHOST_WARNING="0")
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory), MIGRATE,
-           "-e", json.dumps(extra), "--tags", tags] + (["--check", "--diff"] if check else [])
-    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
+           "-e", json.dumps(extra)] + (["--tags", tags] if tags else []) + (["--check", "--diff"] if check else [])
+    if background:
+        log = open(os.path.join(os.path.dirname(str(inventory)), "run.log"), "w")
+        return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900, check=False)
     return proc.returncode, proc.stdout
 
 
@@ -241,98 +248,153 @@ def recap_all(output):
     return sum(int(row[0]) for row in rows), sum(int(row[1]) for row in rows)
 
 
+class AppRig:
+    """The demo applications under supervisord, as the inventory of a migration.
+
+    One topic on the source; producers ``p1``, ``p2``... (one inventory host each, so they move host by
+    host), numbered and keyed, each with a ledger of what the cluster acknowledged; ``consumer-old``
+    (group ``group`` on the source, inventory group kafka_old_consumers) and ``consumer-new`` (the same
+    group on the target, kafka_consumers; it keeps the usual ``auto.offset.reset=latest``: the groups
+    step is what makes it start right), each with a ledger of what it processed.
+    """
+
+    def __init__(self, clusters, tmp_path, unique, name, producers=("p1", "p2"), rate=40, partitions=3):
+        from tests.integration.test_demo_apps import Supervisor, write_properties
+        self.clusters, self.folder = clusters, tmp_path
+        self.topic, self.group = unique(name), unique(name + "-app")
+        self.producers = list(producers)
+        admin = AdminClient(clusters.librdkafka("source"))
+        admin.create_topics([NewTopic(self.topic, partitions, 3)])[self.topic].result(timeout=30)
+        for prog in ["old"] + self.producers:
+            write_properties(tmp_path / ("%s.properties" % prog), clusters["source"])
+        consumer_args = ["--group", self.group, "--topic", self.topic]
+        programs = [
+            {"name": "consumer-old", "app": "consumer",
+             "args": ["--config", "old.properties", "--ledger", "old.ledger", "--offset-reset", "earliest"] + consumer_args},
+            {"name": "consumer-new", "app": "consumer",
+             "args": ["--config", "new.properties", "--ledger", "new.ledger"] + consumer_args},
+        ] + [{"name": p, "app": "producer",
+              "args": ["--config", "%s.properties" % p, "--topic", self.topic, "--id", p, "--ledger", "%s.ledger" % p,
+                       "--rate", str(rate)]}
+             for p in self.producers]
+        ctl = os.path.join(os.path.dirname(sys.executable), "supervisorctl")
+        manager = {}
+        for role in ("consumers", "producers", "drain"):
+            manager.update({"kafka_%s_service_manager" % role: "supervisord", "kafka_%s_supervisorctl" % role: ctl,
+                            "kafka_%s_supervisor_config" % role: str(tmp_path / "supervisord.conf")})
+        self.inventory = tmp_path / "inventory.json"
+        self.inventory.write_text(json.dumps({"all": {
+            "vars": dict(manager, ansible_connection="local", ansible_python_interpreter=sys.executable),
+            "hosts": {"localhost": {}},
+            "children": {
+                "kafka_consumers": {"hosts": {"app-1": {"kafka_consumers_services": ["consumer-new"],
+                                                        "kafka_consumers_config_file": str(tmp_path / "new.properties")}}},
+                "kafka_old_consumers": {"hosts": {"app-1": {"kafka_drain_services": ["consumer-old"]}}},
+                "kafka_producers": {"hosts": dict(
+                    ("app-%s" % p, {"kafka_producers_services": [p],
+                                    "kafka_producers_config_file": str(tmp_path / ("%s.properties" % p))})
+                    for p in self.producers)},
+            }}}))
+        self.supervisor = Supervisor(tmp_path, programs)
+        self.source_servers = clusters["source"]["bootstrap_servers"]
+        self.target_servers = clusters["target"]["bootstrap_servers"]
+
+    def extra(self, **more):
+        """The migration's variables for this rig's topic and group, plus ``more``."""
+        return extra_vars(self.clusters, **dict(dict(
+            kafka_topics_include=[re.escape(self.topic)], kafka_groups_groups=[{"name": self.group, "topics": [self.topic]}],
+            kafka_drain_groups=[self.group], kafka_drain_topics=[self.topic], kafka_drain_idle_for=3,
+            kafka_drain_interval=1, kafka_drain_timeout=240), **more))
+
+    def run(self, extra, tags=None, check=False, background=False):
+        return run_with_inventory(self.inventory, extra, tags, check=check, background=background)
+
+    def ledger(self, name):
+        from tests.integration.test_demo_apps import ledger
+        return ledger(self.folder / ("%s.ledger" % name))
+
+    def acked(self):
+        return [f for p in self.producers for f in self.ledger(p)]
+
+    def written_to_target(self, count, timeout=90):
+        """Wait until every producer had ``count`` messages acknowledged by the target."""
+        from tests.integration.test_demo_apps import wait_for
+        wait_for("the producers to write to the target", lambda: all(
+            sum(1 for f in self.ledger(p) if f[5] == self.target_servers) >= count for p in self.producers), timeout)
+
+    def finish(self, timeout=120):
+        """Stop the producers, wait until the new consumer processed everything, stop it; the final ledgers."""
+        from tests.integration.test_demo_apps import wait_for
+        self.supervisor.ctl("stop", *self.producers)
+        acked = set((f[0], int(f[1])) for f in self.acked())
+        wait_for("the consumers to process every acknowledged message",
+                 lambda: acked <= set((f[0], int(f[1])) for f in self.ledger("old") + self.ledger("new")), timeout)
+        self.supervisor.ctl("stop", "consumer-new")
+        return self.ledger("old"), self.ledger("new"), self.acked()
+
+    def check_ledgers(self, old, new, acked):
+        """0 lost, 0 processed twice, numbers without gaps; returns the figures."""
+        for p in self.producers:                                   # numbered without gap across the move
+            seqs = sorted(int(f[1]) for f in acked if f[0] == p)
+            assert seqs == list(range(len(seqs))), p
+        processed = Counter((f[0], int(f[1])) for f in old + new)
+        twice = sorted(k for k, n in processed.items() if n > 1)
+        lost = sorted(set((f[0], int(f[1])) for f in acked) - set(processed))
+        invented = sorted(set(processed) - set((f[0], int(f[1])) for f in acked))
+        assert (twice, lost, invented) == ([], [], []), "twice %s, lost %s, invented %s" % (twice[:10], lost[:10], invented[:10])
+        assert {f[5] for f in old} <= {self.source_servers} and {f[5] for f in new} == {self.target_servers}
+        assert {f[2] for f in old + new} == {self.topic}            # nobody read another topic (a backup)
+        return {"acknowledged": len(acked), "on_source": sum(1 for f in acked if f[5] == self.source_servers),
+                "on_target": sum(1 for f in acked if f[5] == self.target_servers),
+                "processed_old": len(old), "processed_new": len(new), "lost": len(lost), "twice": len(twice)}
+
+
 def test_cutover_loses_and_duplicates_nothing(clusters, unique, tmp_path):
-    from tests.integration.test_demo_apps import Supervisor, ledger, wait_for, write_properties
-    topic, group = unique("cutover"), unique("cutover-app")
-    admin = AdminClient(clusters.librdkafka("source"))
-    admin.create_topics([NewTopic(topic, 3, 3)])[topic].result(timeout=30)
-    for name in ("old", "p1", "p2"):
-        write_properties(tmp_path / ("%s.properties" % name), clusters["source"])
-    consumer_args = ["--group", group, "--topic", topic]
-    programs = [
-        {"name": "consumer-old", "app": "consumer",
-         "args": ["--config", "old.properties", "--ledger", "old.ledger", "--offset-reset", "earliest"] + consumer_args},
-        # the new consumer keeps the usual auto.offset.reset=latest: the groups phase is what makes it start right
-        {"name": "consumer-new", "app": "consumer",
-         "args": ["--config", "new.properties", "--ledger", "new.ledger"] + consumer_args},
-    ] + [{"name": p, "app": "producer",
-          "args": ["--config", "%s.properties" % p, "--topic", topic, "--id", p, "--ledger", "%s.ledger" % p, "--rate", "40"]}
-         for p in ("p1", "p2")]
-    ctl = os.path.join(os.path.dirname(sys.executable), "supervisorctl")
-    manager = {}
-    for role in ("consumers", "producers", "drain"):
-        manager.update({"kafka_%s_service_manager" % role: "supervisord", "kafka_%s_supervisorctl" % role: ctl,
-                        "kafka_%s_supervisor_config" % role: str(tmp_path / "supervisord.conf")})
-    inventory = tmp_path / "inventory.json"
-    inventory.write_text(json.dumps({"all": {
-        "vars": dict(manager, ansible_connection="local", ansible_python_interpreter=sys.executable),
-        "hosts": {"localhost": {}},
-        "children": {
-            "kafka_consumers": {"hosts": {"app-1": {"kafka_consumers_services": ["consumer-new"],
-                                                    "kafka_consumers_config_file": str(tmp_path / "new.properties")}}},
-            "kafka_old_consumers": {"hosts": {"app-1": {"kafka_drain_services": ["consumer-old"]}}},
-            "kafka_producers": {"hosts": dict(
-                ("app-%s" % p, {"kafka_producers_services": [p],
-                                "kafka_producers_config_file": str(tmp_path / ("%s.properties" % p))})
-                for p in ("p1", "p2"))},
-        }}}))
-    extra = extra_vars(clusters, kafka_topics_include=[re.escape(topic)],
-                       kafka_groups_groups=[{"name": group, "topics": [topic]}], kafka_groups_policy="earliest",
-                       kafka_drain_groups=[group], kafka_drain_topics=[topic], kafka_drain_idle_for=3,
-                       kafka_drain_interval=1, kafka_drain_timeout=180)
+    from tests.integration.test_demo_apps import wait_for
+    rig = AppRig(clusters, tmp_path, unique, "cutover")
+    extra = rig.extra(kafka_groups_policy="earliest")
     phases = "topics,groups,consumers,producers,drain"
-    source_servers = clusters["source"]["bootstrap_servers"]
-    target_servers = clusters["target"]["bootstrap_servers"]
 
-    with Supervisor(tmp_path, programs) as sup:
-        sup.ctl("start", "consumer-old", "p1", "p2")
-        wait_for("the old consumer to process and commit", lambda: len(ledger(tmp_path / "old.ledger")) >= 40, 90)
+    with rig.supervisor as sup:
+        sup.ctl("start", "consumer-old", *rig.producers)
+        wait_for("the old consumer to process and commit", lambda: len(rig.ledger("old")) >= 40, 90)
 
-        rc, out = run_with_inventory(inventory, extra, "topics,groups")
+        rc, out = rig.run(extra, "topics,groups")
         assert rc == 0, out[-4000:]
 
         # check mode first: reports changes, changes nothing (no new consumer, producers still on the source)
-        rc, out = run_with_inventory(inventory, extra, "consumers,producers,drain", check=True)
+        rc, out = rig.run(extra, "consumers,producers,drain", check=True)
         assert rc == 0, out[-4000:]
         assert recap_all(out)[0] >= 3
-        assert "check mode: not waiting for groups %s" % group in out
+        assert "would wait until groups %s have consumed everything" % rig.group in out
+        assert "would stop consumer-old on app-1" in out
+        assert "would start consumer-new on app-1" in out
+        assert "would stop p1 (a graceful stop" in out and "would stop p2 (a graceful stop" in out
         assert "admin-secret" not in out                        # --diff of the client files stays hidden
         assert sup.state("consumer-old") == "RUNNING" and sup.state("consumer-new") == "STOPPED"
         assert not (tmp_path / "new.properties").exists()
-        assert source_servers in (tmp_path / "p1.properties").read_text()
+        assert rig.source_servers in (tmp_path / "p1.properties").read_text()
 
-        rc, out = run_with_inventory(inventory, extra, "consumers,producers,drain")
+        rc, out = rig.run(extra, "consumers,producers,drain")
         assert rc == 0, out[-4000:]
         # producers moved host by host: the serial plays ran one producer host each
         assert out.count("PLAY [Step 7, move the producers to the target, host by host]") == 2
         assert sup.state("consumer-old") == "STOPPED"          # stopped by the drain phase, once drained
         assert sup.state("consumer-new") == "RUNNING"
-        assert all(sup.state(p) == "RUNNING" for p in ("p1", "p2"))
+        assert all(sup.state(p) == "RUNNING" for p in rig.producers)
         assert "sasl.password" in (tmp_path / "p1.properties").read_text()
         assert "admin-secret" not in out                        # the password never shows in the output
 
         # the same phases again change nothing (the group on the target has a member now: never forced)
-        rc, again = run_with_inventory(inventory, extra, phases)
+        rc, again = rig.run(extra, phases)
         assert rc == 0, again[-4000:]
         assert recap_all(again) == (0, 0), again[-4000:]
 
-        wait_for("the producers to write to the target",
-                 lambda: sum(1 for f in ledger(tmp_path / "p1.ledger") if f[5] == target_servers) >= 20, 60)
-        sup.ctl("stop", "p1", "p2")
-        acked = ledger(tmp_path / "p1.ledger") + ledger(tmp_path / "p2.ledger")
-        on_target = [f for f in acked if f[5] == target_servers]
-        wait_for("the new consumer to process what the target acknowledged",
-                 lambda: len(ledger(tmp_path / "new.ledger")) >= len(on_target), 90)
-        sup.ctl("stop", "consumer-new")
+        rig.written_to_target(10)
+        old, new, acked = rig.finish()
 
-    old, new = ledger(tmp_path / "old.ledger"), ledger(tmp_path / "new.ledger")
-    assert {f[5] for f in old} == {source_servers} and {f[5] for f in new} == {target_servers}
-    assert {f[5] for f in acked} == {source_servers, target_servers}
-    for p in ("p1", "p2"):                                     # numbered without gap across the move
-        assert sorted(int(f[1]) for f in acked if f[0] == p) == list(range(sum(1 for f in acked if f[0] == p)))
-    processed = Counter((f[0], int(f[1])) for f in old + new)
-    assert [k for k, n in processed.items() if n > 1] == []    # nothing processed twice
-    assert set(processed) == set((f[0], int(f[1])) for f in acked)  # nothing lost
+    assert {f[5] for f in acked} == {rig.source_servers, rig.target_servers}
+    rig.check_ledgers(old, new, acked)
 
 
 def test_copy_phase_then_groups_translate_to_the_same_place(clusters, unique, tmp_path):
