@@ -51,7 +51,7 @@ WOULD = {
 def test_check_mode_previews_every_step_and_changes_nothing(clusters, unique, tmp_path, procedure, copy):
     rig = AppRig(clusters, tmp_path, unique, "check-%s" % procedure)
     extra = rig.extra(kafka_migration_procedure=procedure, kafka_evaluate_sample_window=0,
-                      kafka_evaluate_topics=["^%s$" % re.escape(rig.topic)])
+                      kafka_evaluate_include=[re.escape(rig.topic)])
     if copy:
         extra.update(kafka_migration_copy=True, kafka_copy_include=[re.escape(rig.topic)], kafka_copy_name=unique("ck"))
     with rig.supervisor as sup:

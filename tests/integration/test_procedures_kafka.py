@@ -88,7 +88,7 @@ def test_drain_procedure_one_run(clusters, unique, tmp_path, copy):
     rig = AppRig(clusters, tmp_path, unique, "drain-%s" % ("copy" if copy else "nocopy"))
     backup = "source." + rig.topic
     extra = rig.extra(kafka_migration_procedure="drain", kafka_evaluate_sample_window=0,
-                      kafka_evaluate_topics=["^%s$" % re.escape(rig.topic)])
+                      kafka_evaluate_include=[re.escape(rig.topic)])
     if copy:
         extra.update(kafka_migration_copy=True, kafka_copy_include=[re.escape(rig.topic)], kafka_copy_name=unique("bk"))
 
@@ -144,7 +144,7 @@ def test_move_procedure_one_run(clusters, unique, tmp_path):
     report = tmp_path / "groups.json"
     extra = rig.extra(kafka_migration_procedure="move", kafka_migration_copy=True, kafka_copy_include=[re.escape(rig.topic)],
                       kafka_copy_name=unique("mv"), kafka_groups_report_file=str(report), kafka_evaluate_sample_window=0,
-                      kafka_evaluate_topics=["^%s$" % re.escape(rig.topic)])
+                      kafka_evaluate_include=[re.escape(rig.topic)])
 
     with rig.supervisor as sup:
         sup.ctl("start", "consumer-old", *rig.producers)

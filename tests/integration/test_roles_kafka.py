@@ -186,7 +186,7 @@ def test_evaluate_phase_reports_recommendation_and_preflight(clusters, unique, t
     prefix = unique("roles-eval")
     generate(clusters, tmp_path, prefix, "fill", "--messages", "30")
     report = tmp_path / "evaluate.json"
-    ev = extra_vars(clusters, kafka_evaluate_topics=["^" + re.escape(prefix) + r"\."], kafka_evaluate_sample_window=1,
+    ev = extra_vars(clusters, kafka_evaluate_include=[re.escape(prefix) + r"\..*"], kafka_evaluate_sample_window=1,
                     kafka_evaluate_report_file=str(report))
     rc, out = run_playbook(MIGRATE, ev, tags="evaluate")
     assert rc == 0, out[-3000:]
@@ -207,7 +207,7 @@ def test_evaluate_phase_reports_recommendation_and_preflight(clusters, unique, t
 def test_evaluate_phase_fails_when_target_limits_are_too_small(clusters, unique, tmp_path):
     prefix = unique("roles-misfit")
     generate(clusters, tmp_path, prefix, "fill", "--messages", "10")
-    ev = extra_vars(clusters, kafka_evaluate_topics=["^" + re.escape(prefix) + r"\."], kafka_evaluate_sample_window=0,
+    ev = extra_vars(clusters, kafka_evaluate_include=[re.escape(prefix) + r"\..*"], kafka_evaluate_sample_window=0,
                     kafka_evaluate_target_limits={"max_topics": 1})
     rc, out = run_playbook(MIGRATE, ev, tags="evaluate,topics")
     assert rc != 0
