@@ -398,25 +398,31 @@ def test_cutover_loses_and_duplicates_nothing(clusters, unique, tmp_path):
 
 
 def test_copy_phase_then_groups_translate_to_the_same_place(clusters, unique, tmp_path):
+    # the move procedure's copy goes to the same-named topics (drain's is a backup, test_procedures_kafka)
     prefix = unique("roles-copy")
     fill = generate(clusters, tmp_path, prefix, "fill", "--messages", "60")
     report = tmp_path / "copy.json"
-    ev = extra_vars(clusters, kafka_topics_include=[re.escape(prefix) + r"\..*"],
+    ev = extra_vars(clusters, kafka_migration_procedure="move", kafka_topics_include=[re.escape(prefix) + r"\..*"],
                     kafka_copy_include=[re.escape(prefix) + r"\..*"], kafka_copy_name=prefix,
                     kafka_copy_report_file=str(report), kafka_groups_group_pattern="^" + re.escape(prefix) + r"\.",
-                    kafka_groups_policy="translate", kafka_groups_fallback="fail")
-    # without kafka_migration_copy=true the optional copy phase is skipped
-    rc, out = run_playbook(MIGRATE, ev, tags="topics,copy")
+                    kafka_groups_fallback="fail")
+    # without kafka_migration_copy=true the copy is skipped (and move refused, before anything changes)
+    rc, out = run_playbook(MIGRATE, dict(ev, kafka_migration_procedure="drain"), tags="topics,copy")
     assert rc == 0, out[-3000:]
     assert not report.exists()
+    rc, out = run_playbook(MIGRATE, ev, tags="copy")
+    assert rc != 0 and "move needs the copy" in out
 
+    # --tags copy runs every pass of the move procedure: bulk, catch-up, final (nothing left for the last two)
     rc, out = run_playbook(MIGRATE, dict(ev, kafka_migration_copy=True), tags="copy")
     assert rc == 0, out[-3000:]
+    assert "bulk pass: copied %d records" % (4 * 60) in out
+    assert "catch-up pass: copied 0 records" in out and "final pass: copied 0 records" in out
     copied = json.loads(report.read_text())
-    assert copied["records"] == 4 * 60 and copied["lag"] == 0
-    assert "copied %d records" % (4 * 60) in out
+    assert copied["records"] == 0 and copied["lag"] == 0
 
-    rc, out = run_playbook(MIGRATE, ev, tags="groups")
+    rc, out = run_playbook(MIGRATE, dict(ev, kafka_migration_copy=True), tags="groups")
     assert rc == 0, out[-3000:]
+    assert "committed (translate): %s" % fill["group"] in out
     # the copy kept partitions and offsets, so the group resumes on the target exactly where it was on the source
     assert target_group_offsets(clusters, fill["group"]) == fill["group_offsets"]
