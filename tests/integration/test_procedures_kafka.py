@@ -186,3 +186,22 @@ def test_move_procedure_one_run(clusters, unique, tmp_path):
     # what the old group never processed was processed once, on the target, from the copy
     assert copied_and_processed == never_consumed_on_source > 0
     assert figures["processed_old"] + copied_and_processed == figures["on_source"]
+
+
+def test_move_refuses_to_translate_while_the_old_group_consumes(clusters, unique, tmp_path):
+    """The root cause of the 7,633 duplicates: translating while the old group still consumes on the source."""
+    rig = AppRig(clusters, tmp_path, unique, "move-guard", producers=("p1",))
+    extra = rig.extra(kafka_migration_procedure="move", kafka_migration_copy=True, kafka_copy_include=[re.escape(rig.topic)],
+                      kafka_copy_name=unique("mg"))
+    with rig.supervisor as sup:
+        sup.ctl("start", "consumer-old", "p1")
+        wait_for("the old consumer to process and commit", lambda: len(rig.ledger("old")) >= 20, 90)
+        rc, out = rig.run(extra, "topics,copy")              # the copy's passes, but not the consumers step
+        assert rc == 0, out[-5000:]
+        rc, out = rig.run(extra, "groups")
+        assert sup.state("consumer-old") == "RUNNING"
+        sup.ctl("stop", "p1", "consumer-old")
+    assert rc != 0
+    assert "%s still has active members on the source" % rig.group in out, out[-3000:]
+    assert "Nothing was committed on the target" in out
+    assert committed(clusters, "target", rig.group) == {}
