@@ -23,6 +23,7 @@ import fnmatch
 import re
 import time
 
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
 
@@ -60,21 +61,6 @@ DEFAULT_DENY_CONFIGS = [
     "preallocate",
 ]
 
-# Topics that belong to a cluster's own machinery, never copied whatever the patterns say: Kafka's
-# "__" topics (__consumer_offsets, __transaction_state, the harness probes), MirrorMaker 2's
-# heartbeats / checkpoints / offset-syncs / Connect internals ("mm2-*.internal"), Kafka Connect's
-# default storage topics, and the Confluent/Schema Registry "_" topics.
-INTERNAL_TOPIC_PATTERNS = [
-    r"__.*",
-    r"_confluent.*",
-    r"_schemas",
-    r"mm2-(offset-syncs|configs|offsets|status)\..*\.internal",
-    r".*\.checkpoints\.internal",
-    r"(.*\.)?heartbeats",
-    r"connect-(configs|offsets|status)",
-]
-_INTERNAL_RE = re.compile("|".join("(?:%s)" % p for p in INTERNAL_TOPIC_PATTERNS))
-
 RF_MODES = ("keep", "auto")
 MIN_ISR = "min.insync.replicas"
 CONFIG_SOURCES = ("topic", "broker")
@@ -87,19 +73,24 @@ MAX_RECORDS_PER_REQUEST = 8000
 CONFIG_CONNECTIONS = 3
 
 
-def is_internal(name):
-    """True for topics that belong to Kafka, MirrorMaker 2, Connect or the Schema Registry."""
-    return bool(_INTERNAL_RE.fullmatch(name))
+# A Kafka topic name: at most 249 characters of ASCII letters, digits, ".", "_" and "-", and neither
+# "." nor ".." (Kafka's org.apache.kafka.common.internals.Topic.validate).
+TOPIC_NAME_MAX = 249
+_TOPIC_NAME_CHARS = re.compile(r"[a-zA-Z0-9._-]*")
 
 
-def _compile(patterns, option):
-    out = []
-    for pattern in patterns or []:
-        try:
-            out.append(re.compile(pattern))
-        except (re.error, TypeError) as exc:
-            raise KafkaOpsError("%s: %r is not a valid regular expression: %s" % (option, pattern, exc))
-    return out
+def topic_name_problem(name):
+    """Why ``name`` is not a legal Kafka topic name, or None when it is."""
+    if not name:
+        return "the name is empty"
+    if name in (".", ".."):
+        return "the name cannot be %r" % name
+    if len(name) > TOPIC_NAME_MAX:
+        return "%d characters, Kafka allows %d" % (len(name), TOPIC_NAME_MAX)
+    if not _TOPIC_NAME_CHARS.fullmatch(name):
+        bad = sorted(set(c for c in name if not _TOPIC_NAME_CHARS.fullmatch(c)))
+        return "characters %s are not allowed (only ASCII letters, digits, '.', '_' and '-')" % ", ".join(repr(c) for c in bad)
+    return None
 
 
 def denied(key, deny):
@@ -115,9 +106,16 @@ class SyncOptions:
 
     def __init__(self, include=None, exclude=None, replication_factor="auto", deny_configs=None,
                  extra_deny_configs=None, config_overrides=None, config_sources=None, align_configs=False,
-                 remove_extra_configs=False, min_insync_replicas="clamp", batch_size=DEFAULT_BATCH_SIZE):
-        self.include = _compile([".*"] if include is None else include, "include")
-        self.exclude = _compile(exclude, "exclude")
+                 remove_extra_configs=False, min_insync_replicas="clamp", batch_size=DEFAULT_BATCH_SIZE,
+                 target_prefix="", target_suffix=""):
+        # the one selection rule (admin.Selection): whole-name regexes, internal topics never
+        self.selection = admin.Selection(include, exclude)
+        self.target_prefix, self.target_suffix = target_prefix or "", target_suffix or ""
+        for option, value in (("target_prefix", self.target_prefix), ("target_suffix", self.target_suffix)):
+            if not isinstance(value, str) or not _TOPIC_NAME_CHARS.fullmatch(value):
+                raise KafkaOpsError(
+                    "%s: %r would make illegal Kafka topic names: only ASCII letters, digits, '.', '_' and '-' are allowed"
+                    % (option, value))
         self.replication_factor = parse_replication_factor(replication_factor)
         self.deny = list(DEFAULT_DENY_CONFIGS if deny_configs is None else deny_configs) + list(extra_deny_configs or [])
         self.config_overrides = dict((str(k), _config_value(v)) for k, v in (config_overrides or {}).items())
@@ -150,16 +148,25 @@ class SyncOptions:
         if self.batch_size < 1:
             raise KafkaOpsError("batch_size must be a positive integer, got %r" % (batch_size,))
 
+    @property
+    def renames(self):
+        """True when target topics get another name than their source topic."""
+        return bool(self.target_prefix or self.target_suffix)
+
+    def target_name(self, name):
+        """The target topic of source topic ``name`` (admin.target_topic_name)."""
+        return admin.target_topic_name(name, self.target_prefix, self.target_suffix)
+
     def selected(self, name):
-        """``(True, None)`` when topic ``name`` is to be copied, else ``(matched_include, reason)``."""
-        if not any(p.fullmatch(name) for p in self.include):
-            return False, None
-        if is_internal(name):
-            return True, "internal topic"
-        for p in self.exclude:
-            if p.fullmatch(name):
-                return True, "excluded by pattern %r" % p.pattern
-        return True, None
+        """``(True, None)`` when topic ``name`` is to be copied, else ``(matched_include, reason)``:
+        ``(False, None)`` when no include pattern matches it, ``(True, reason)`` when it is internal
+        or excluded."""
+        matched, reason = self.selection.why_not(name)
+        return (matched, reason if matched else None)
+
+    def unmatched_includes(self, names):
+        """The include patterns the user gave that match none of ``names``."""
+        return self.selection.unmatched_includes(names)
 
 
 def _config_value(value):
@@ -196,7 +203,8 @@ def target_replication_factor(mode, source_rf, target_brokers):
 
 
 class Plan:
-    """What a sync would do; every dict is keyed by topic name."""
+    """What a sync would do. Keyed by target topic name, except ``skipped`` and ``errors`` (source
+    topic names); ``topic_map`` gives the target topic of each selected source topic."""
 
     def __init__(self):
         self.create = {}       # topic -> {partitions, replication_factor, configs}
@@ -209,6 +217,7 @@ class Plan:
         self.errors = {}       # topic -> validation error (nothing may change while any exists)
         self.unchanged = []    # topics already in sync
         self.ignored = 0       # source topics not matched by the include patterns
+        self.topic_map = {}    # selected source topic -> its target topic
 
     @property
     def changes(self):
@@ -217,10 +226,13 @@ class Plan:
     def diff(self, target):
         """Ansible ``--diff``: per topic, the state before and after, only what changes."""
         before, after = {}, {}
+        renamed = dict((t, s) for s, t in self.topic_map.items() if s != t)
         for topic, spec in self.create.items():
             before[topic] = {"state": "absent"}
             after[topic] = {"state": "present", "partitions": spec["partitions"],
                             "replication_factor": spec["replication_factor"], "configs": dict(spec["configs"])}
+            if topic in renamed:
+                after[topic]["source_topic"] = renamed[topic]
         for topic in set(self.expand) | set(self.alter):
             b, a = before.setdefault(topic, {"state": "present"}), after.setdefault(topic, {"state": "present"})
             if topic in self.expand:
@@ -235,9 +247,10 @@ def _sorted(d):
     return dict((k, d[k]) for k in sorted(d))
 
 
-def desired_configs(topic, source_configs, options, rf, plan):
-    """The configs a target topic with replication factor ``rf`` should carry; records what was
-    left out (deny-list) and adjusted (min.insync.replicas) in ``plan``."""
+def desired_configs(topic, source_configs, options, rf, plan, source_topic=None):
+    """The configs target topic ``topic`` with replication factor ``rf`` should carry; records what was
+    left out (deny-list) and adjusted (min.insync.replicas) in ``plan``, a validation error under
+    ``source_topic`` (default: ``topic``)."""
     configs = {}
     for key, value in sorted(source_configs.items()):
         pattern = denied(key, options.deny)
@@ -248,8 +261,9 @@ def desired_configs(topic, source_configs, options, rf, plan):
     configs.update(options.config_overrides)
     if MIN_ISR in configs and int(configs[MIN_ISR]) > rf:
         if options.min_insync_replicas == "fail":
-            plan.errors[topic] = ("min.insync.replicas %s exceeds the target replication factor %d (min_insync_replicas=fail)"
-                                  % (configs[MIN_ISR], rf))
+            plan.errors[source_topic or topic] = (
+                "min.insync.replicas %s exceeds the target replication factor %d (min_insync_replicas=fail)"
+                % (configs[MIN_ISR], rf))
         else:
             plan.adjusted.setdefault(topic, {})[MIN_ISR] = {
                 "source": configs[MIN_ISR], "target": str(rf),
@@ -258,15 +272,44 @@ def desired_configs(topic, source_configs, options, rf, plan):
     return configs
 
 
+def target_name_problems(source_names, selected, options):
+    """``{source topic: why its target name is refused}`` for the selected topics.
+
+    A target name (``target_prefix`` + name + ``target_suffix``) must be a legal Kafka topic name, must
+    not be internal (every step would then ignore it), and, when it differs from the source name,
+    must not be the name of another source topic: that topic's namesake on the target is where a
+    same-name sync (the live topics of the drain procedure) puts it, so the two would mix.
+    """
+    problems = {}
+    names = set(source_names)
+    for topic in selected:
+        tname = options.target_name(topic)
+        why = topic_name_problem(tname)
+        if why:
+            problems[topic] = "target topic name %r is not a legal Kafka topic name: %s" % (tname, why)
+        elif tname != topic and admin.is_internal(tname):
+            problems[topic] = ("target topic name %r is the name of an internal topic (%s)"
+                               % (tname, admin.internal_kind(tname)))
+        elif tname != topic and tname in names:
+            problems[topic] = ("target topic name %r collides with the source topic %r of the same name "
+                               "(its own target topic); choose another target_prefix/target_suffix" % (tname, tname))
+    return problems
+
+
 def plan(source, target, target_brokers, options):
     """Plan the sync from two descriptions (see :func:`read_clusters`).
 
     ``source``: ``{topic: {"partitions": n, "replication_factor": r, "configs": {key: value}}}``,
     ``configs`` being what may be copied (topic overrides, plus broker-level values when asked).
-    ``target``: ``{topic: {"partitions": n, "replication_factor": r, "configs": {key: effective value},
-    "overrides": {key: value}}}`` for the selected topics that exist there.
+    ``target``: ``{target topic: {"partitions": n, "replication_factor": r, "configs": {key: effective
+    value}, "overrides": {key: value}}}`` for the target topics of the selected ones that exist there,
+    keyed by target name (``options.target_name(topic)``).
+
+    The plan's create / expand / alter / drift / adjusted / not_copied / unchanged are keyed by the
+    target topic name; skipped and errors by the source topic name; ``topic_map`` links the two.
     """
     p = Plan()
+    readable = []
     for topic in sorted(source):
         matched, reason = options.selected(topic)
         if not matched:
@@ -275,23 +318,34 @@ def plan(source, target, target_brokers, options):
         if reason:
             p.skipped[topic] = reason
             continue
-        src = source[topic]
-        if src.get("error"):
-            p.skipped[topic] = src["error"]
+        if source[topic].get("error"):
+            p.skipped[topic] = source[topic]["error"]
             continue
-        tgt = target.get(topic)
+        readable.append(topic)
+    p.errors.update(target_name_problems(source, readable, options))
+    for topic in readable:
+        src = source[topic]
+        tname = options.target_name(topic)
+        p.topic_map[topic] = tname
+        if topic in p.errors:
+            continue
+        named = "" if tname == topic else " (target topic %s)" % tname
+        tgt = target.get(tname)
         if tgt is None:
             rf = target_replication_factor(options.replication_factor, src["replication_factor"], target_brokers)
             if rf > target_brokers:
-                p.errors[topic] = ("replication factor %d (replication_factor=%s) exceeds the %d brokers of the target"
-                                   % (rf, options.replication_factor, target_brokers))
+                p.errors[topic] = ("replication factor %d (replication_factor=%s) exceeds the %d brokers of the target%s"
+                                   % (rf, options.replication_factor, target_brokers, named))
                 continue
-            configs = desired_configs(topic, src["configs"], options, rf, p)
-            p.create[topic] = {"partitions": src["partitions"], "replication_factor": rf, "configs": configs}
+            configs = desired_configs(tname, src["configs"], options, rf, p, source_topic=topic)
+            if topic in p.errors:
+                continue
+            p.create[tname] = {"partitions": src["partitions"], "replication_factor": rf, "configs": configs}
             continue
         if tgt.get("error"):
-            p.skipped[topic] = tgt["error"]
+            p.skipped[topic] = tgt["error"] + named
             continue
+        source_topic, topic = topic, tname  # from here on: the target topic
         drift = {}
         if src["partitions"] > tgt["partitions"]:
             p.expand[topic] = {"before": tgt["partitions"], "after": src["partitions"]}
@@ -302,7 +356,7 @@ def plan(source, target, target_brokers, options):
         if want_rf != tgt["replication_factor"]:
             drift["replication_factor"] = {"source": src["replication_factor"], "target": tgt["replication_factor"],
                                            "expected": want_rf, "note": "not changed: needs a partition reassignment"}
-        configs = desired_configs(topic, src["configs"], options, tgt["replication_factor"], p)
+        configs = desired_configs(topic, src["configs"], options, tgt["replication_factor"], p, source_topic=source_topic)
         config_drift, changes = {}, {}
         for key, value in sorted(configs.items()):
             current = tgt["configs"].get(key)
@@ -414,16 +468,18 @@ def _source_value(entry):
 
 
 def read_clusters(source, target, options, timeout=None, timings=None):
-    """Describe the selected source topics and their namesakes on the target.
+    """Describe the selected source topics and their target topics (``options.target_name``).
 
     Two metadata requests, then the ``describe_configs`` batches of both clusters in flight at once.
     Returns ``(source_topics, target_topics)`` in the shapes :func:`plan` takes; the source dict holds
-    every source topic (unselected ones without configs), the target dict only the selected that exist.
+    every source topic (unselected ones without configs), the target dict, keyed by target name, only
+    the target topics of the selected ones that exist.
     """
     src = list_topics(source)
     tgt_meta = list_topics(target)
     chosen = [t for t in src if options.selected(t) == (True, None) and not src[t].get("error")]
-    tgt = dict((t, tgt_meta[t]) for t in chosen if t in tgt_meta)
+    names = [options.target_name(t) for t in chosen]
+    tgt = dict((t, tgt_meta[t]) for t in names if t in tgt_meta)
     on_target = [t for t in tgt if not tgt[t].get("error")]
     clock = Deadline(None)
     done_at = {"source": 0.0, "target": 0.0}
@@ -595,14 +651,20 @@ def wait_configs(cluster, changes, batch_size, seconds=30.0):
     return _poll_missing(cluster, dict(changes), seconds, still_missing)
 
 
-def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=30.0):
-    """The whole step: read both clusters, plan, validate, apply. Returns ``(result, diff)``.
+def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=30.0, described=None):
+    """The whole step: check the two clusters are two, read both, plan, validate, apply.
+    Returns ``(result, diff)``.
+
+    First of all (before anything else is read or written) ``admin.ensure_distinct`` compares the
+    clusters' ids; ``described`` is its ``(source, target)`` return value when the caller already
+    called it.
 
     After creating topics or partitions, waits up to ``wait_timeout`` seconds (0: not at all) until the
     target's metadata shows them: a KRaft controller acknowledges a create before the brokers have
     created the logs, and a topic is only usable (and seen by the next run) once they have.
 
-    Raises KafkaOpsError (nothing changed on the target) when the plan has validation errors.
+    Raises KafkaOpsError (nothing changed on the target) when the clusters are one, or the plan has
+    validation errors (target names included).
     """
     clock = Deadline(None)
     timings = {}
@@ -610,8 +672,9 @@ def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=3
     def lap(name):
         timings[name] = round(clock.elapsed() - sum(v for v in timings.values() if not isinstance(v, dict)), 3)
 
-    target_info = target.describe()
-    source.describe()
+    if described is None:
+        described = admin.ensure_distinct(source, target)
+    target_info = described[1]
     brokers = len(target_info["brokers"])
     lap("connect")
     details = {}
@@ -622,15 +685,23 @@ def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=3
     p = plan(src, tgt, brokers, options)
     p.batch_size = options.batch_size
     lap("plan")
+    unmatched = options.unmatched_includes(src)
     result = {
         "created": [], "expanded": [], "altered": [], "failed_topics": {},
         "skipped_topics": p.skipped, "drift": p.drift, "adjusted": p.adjusted, "not_copied": p.not_copied,
         "planned": {"create": p.create, "expand": p.expand, "alter": p.alter},
+        "topic_map": p.topic_map,
+        "unmatched_include": unmatched,
         "summary": {"source_topics": len(src), "selected": len(selected),
                     "ignored": p.ignored, "unchanged": len(p.unchanged), "target_brokers": brokers},
         "timings": timings,
         "warnings": [],
     }
+    if unmatched:
+        # a warning, not a failure: a re-run after the source topics are gone is legitimate
+        result["warnings"].append(
+            "include pattern(s) matching no source topic (a typo, or the topics are gone): %s"
+            % ", ".join(repr(x) for x in unmatched))
     if p.errors:
         raise KafkaOpsError(
             "validation failed for %d topic(s), nothing was changed on the target: %s"

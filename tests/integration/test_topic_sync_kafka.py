@@ -219,7 +219,7 @@ def test_internal_topics_never_copied_and_broker_config_sources(clusters, sides)
     opts = SyncOptions(include=["__consumer_offsets", prefix + r"\..*"], config_sources=["topic", "broker"])
     src, tgt = Cluster(clusters.source, "source"), Cluster(clusters.target, "target")
     result = sync(src, tgt, opts, check_mode=True)[0]
-    assert result["skipped_topics"] == {"__consumer_offsets": "internal topic"}
+    assert result["skipped_topics"] == {"__consumer_offsets": "internal topic (consumer offsets)"}
     # the harness sets log.segment.bytes on the source brokers: copied as a topic config when asked
     assert result["planned"]["create"][prefix + ".data"]["configs"]["segment.bytes"] == "67108864"
     assert target.topics(prefix) == {}
