@@ -148,11 +148,6 @@ class SyncOptions:
         if self.batch_size < 1:
             raise KafkaOpsError("batch_size must be a positive integer, got %r" % (batch_size,))
 
-    @property
-    def renames(self):
-        """True when target topics get another name than their source topic."""
-        return bool(self.target_prefix or self.target_suffix)
-
     def target_name(self, name):
         """The target topic of source topic ``name`` (admin.target_topic_name)."""
         return admin.target_topic_name(name, self.target_prefix, self.target_suffix)

@@ -261,3 +261,51 @@ def test_include_matching_no_source_topic_warns_and_does_not_fail(clusters, side
     new = get_warning_messages()[seen:]
     assert any("matching no source topic" in w and repr(missing) in w for w in new), new
     assert target.absent([prefix + ".a"])
+
+
+PLAYBOOK = """
+- name: Backup topics through ansible-playbook
+  hosts: localhost
+  gather_facts: false
+  vars:
+    sync_args: &sync_args
+      source: "{{ kafka_source }}"
+      target: "{{ kafka_target }}"
+      include: ["{{ prefix }}\\\\..*", "{{ prefix }}-gone"]
+      target_prefix: bk.
+  tasks:
+    - name: Preview
+      kafkaops.migration.kafka_topic_sync: *sync_args
+      check_mode: true
+      diff: true
+      register: preview
+    - name: Sync
+      kafkaops.migration.kafka_topic_sync: *sync_args
+      register: real
+    - name: Again
+      kafkaops.migration.kafka_topic_sync: *sync_args
+      register: again
+    - name: Results as Ansible sees them
+      ansible.builtin.assert:
+        that:
+          - preview is changed and preview is not skipped
+          - "preview.topic_map == {prefix ~ '.pb': 'bk.' ~ prefix ~ '.pb'}"
+          - preview.unmatched_include == [prefix ~ '-gone']
+          - preview.warnings | select('search', 'matching no source topic') | list | length == 1
+          - real is changed and real.created == ['bk.' ~ prefix ~ '.pb']
+          - again is not changed and again.created == [] and again.summary.unchanged == 1
+"""
+
+
+def test_playbook_backup_topics_recap(clusters, sides, tmp_path):
+    from tests.utils.playbook import run_playbook
+    prefix, source, target = sides
+    source.create({prefix + ".pb": (3, 1, {"retention.ms": "120000"})})
+    book = tmp_path / "backup.yml"
+    book.write_text(PLAYBOOK)
+    rc, out = run_playbook(str(book), {"prefix": prefix, "kafka_source": clusters.source, "kafka_target": clusters.target})
+    assert rc == 0, out[-3000:]
+    # the recap counts the preview and the real run as changed, the third run not
+    assert "ok=4" in out and "changed=2" in out and "failed=0" in out and "skipped=0" in out, out[-1500:]
+    assert poll(lambda: target.partitions("bk." + prefix + ".pb") == 3)
+    assert target.absent([prefix + ".pb"])
