@@ -202,9 +202,10 @@ def test_check_mode_previews_groups_on_topics_topic_sync_would_create(clusters, 
                  offset_map_topic=no_map)
     res = sync(clusters, check_mode=True, **topts)
     assert res["changed"] is True
-    got = dict(((r["topic"], r["partition"]), (r["offset"], r["how"], r.get("offset_map_missing"),
-                                                r.get("target_topic_missing", False)))
-               for r in rows(res, group)[1]["partitions"])
+    got = {}
+    for r in rows(res, group)[1]["partitions"]:
+        got[(r["topic"], r["partition"])] = (r["offset"], r["how"], r.get("offset_map_missing"),
+                                             r.get("target_topic_missing", False))
     assert got == {(fresh, 0): (0, "fallback-latest", True, True), (fresh, 1): (0, "fallback-latest", True, True),
                    (fresh, 2): (0, "fallback-latest", True, True), (both, 0): (3, "fallback-latest", True, False)}
     plan = groups_core.sync_groups(Cluster(clusters.source, "source"), Cluster(clusters.target, "target"),
