@@ -53,6 +53,8 @@ attributes:
       - Shows, per group, topic and partition, the committed offset on the target before and after, for
         the partitions written.
       - Partitions kept at an offset other than the policy's are listed as not changed, with both offsets.
+        Ansible prints a task's diff only when the task changed something; in a run that changes nothing
+        every partition is in RV(groups) with its status (V(kept)).
   platform:
     platforms: all
 options:

@@ -241,6 +241,21 @@ PLAYBOOK = """
           - synced is changed
           - synced is not skipped
           - synced.active_groups == [busy]
+    - name: Again with policy earliest and one more topic - only the new topic is written, diff shows what is kept
+      kafkaops.migration.kafka_group_sync:
+        source: "{{ kafka_source }}"
+        target: "{{ kafka_target }}"
+        policy: earliest
+        groups:
+          - {name: "{{ idle }}", topics: ["{{ topic }}", "{{ topic2 }}"]}
+      diff: true
+      register: again
+    - name: The committed partition was kept
+      ansible.builtin.assert:
+        that:
+          - again is changed
+          - again.groups[0].partitions | selectattr('topic', 'equalto', topic) | map(attribute='status') | list == ['kept']
+          - again.groups[0].partitions | selectattr('topic', 'equalto', topic2) | map(attribute='status') | list == ['set']
   handlers:
     - name: Report the change
       ansible.builtin.debug:
@@ -250,8 +265,9 @@ PLAYBOOK = """
 
 def test_playbook_reports_a_run_with_an_active_group_as_changed_not_skipped(clusters, sides, unique, tmp_path):
     _source, target = sides
-    topic, busy, idle = unique("gss-pb"), unique("gss-pb-busy"), unique("gss-pb-idle")
+    topic, topic2, busy, idle = unique("gss-pb"), unique("gss-pb-2"), unique("gss-pb-busy"), unique("gss-pb-idle")
     target.create(topic, partitions=1)
+    target.create(topic2, partitions=1)
     target.produce(topic, 0, [("r%d" % i, T0) for i in range(3)])
     target.groups.update([busy, idle])
     member = Consumer(dict(clusters.librdkafka("target"),
@@ -265,13 +281,14 @@ def test_playbook_reports_a_run_with_an_active_group_as_changed_not_skipped(clus
             member.poll(0.2)
         assert member.assignment(), "the member never joined"
         rc, out = run_playbook(str(path), {"kafka_source": clusters.source, "kafka_target": clusters.target,
-                                           "busy": busy, "idle": idle, "topic": topic})
+                                           "busy": busy, "idle": idle, "topic": topic, "topic2": topic2})
     finally:
         member.close()
     assert rc == 0, out[-3000:]
     assert "skipping: [localhost]" not in out
     assert "handler ran for %s" % idle in out
+    assert "%s %s:0 kept at 3 (not changed; the policy gives 0; overwrite: true rewrites it)" % (idle, topic) in out
     recap = [line for line in out.splitlines() if line.startswith("localhost") and "ok=" in line]
-    assert len(recap) == 1 and "changed=1 " in recap[0] and "skipped=0 " in recap[0] and "failed=0 " in recap[0], recap
-    assert target.committed(idle) == {(topic, 0): 3}
+    assert len(recap) == 1 and "changed=2 " in recap[0] and "skipped=0 " in recap[0] and "failed=0 " in recap[0], recap
+    assert target.committed(idle) == {(topic, 0): 3, (topic2, 0): 0}
     assert target.committed(busy) == {}
