@@ -12,12 +12,26 @@ Plain Python (no AnsibleModule here). :func:`sync_groups` does the whole job in 
    (:func:`plan_partition`); any bad input, missing topic, untranslatable offset or offset outside the
    target log is collected, and if there is one, the task fails *before anything is altered*;
 3. **alter**: one ``alter_consumer_group_offsets`` call per changed group (the API takes one group
-   per call), all issued at once, results collected per group. Only partitions whose committed offset
-   differs are written, so a second run changes nothing.
+   per call), all issued at once, results collected per group.
+
+Never rewind: only partitions the target group has **no** committed offset for are written. A
+partition the target group already committed (its consumers ran on the target, or an earlier sync
+placed it) is ``kept`` as it is and reported with both offsets (``current_offset``, and the
+``offset`` the policy gives), unless the group (or the module) says ``overwrite``: then a partition
+whose offset differs is ``overwritten``. So a second run changes nothing, and a run after the cutover
+never moves the new consumers back (or forward past records they have not processed). Planning
+problems of kept partitions are warnings, not failures: nothing is written there.
 
 Groups with active members on the target are never altered (Kafka refuses it, and forcing it would
-race the members' own commits): they are skipped and reported, or fail the task with
-``fail_on_active``.
+race the members' own commits): they are listed in ``active_groups`` (status ``skipped_active``), or
+fail the task with ``fail_on_active``.
+
+Check mode previews a fresh set-up: a wanted topic missing on the target but present on the source is
+planned as topic sync would create it (the source's partition count, an empty log: start = end =
+stable = 0, no record for any timestamp), each row marked ``target_topic_missing`` (outside check mode
+a missing topic fails the task before anything changes). With policy ``translate`` and no offset map
+yet (the copy has not run), check mode plans each partition's fallback and warns; the real run needs
+the map.
 
 Policies (per group, per group and topic):
 
@@ -36,6 +50,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import errno
 import re
 import time
 
@@ -159,16 +174,30 @@ class Rule:
 
 
 class GroupRequest:
-    """One group to sync: its topics (None = those the source group committed) and rules."""
+    """One group to sync: its topics (None = those the source group committed), rules, and whether
+    partitions it already committed on the target may be overwritten."""
 
-    def __init__(self, name, topics, rule, topic_rules):
+    def __init__(self, name, topics, rule, topic_rules, overwrite=False):
         self.name = name
         self.topics = topics
         self.rule = rule
         self.topic_rules = topic_rules
+        self.overwrite = overwrite
 
     def rule_for(self, topic):
         return self.topic_rules.get(topic, self.rule)
+
+
+def default_overwrite_of(params, errors=None):
+    """The module-level ``overwrite`` (default false); a non-boolean is an error."""
+    value = params.get("overwrite")
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        if errors is not None:
+            errors.append("overwrite must be true or false, got %r" % (value,))
+        return False
+    return value
 
 
 def normalize_request(params):
@@ -184,6 +213,7 @@ def normalize_request(params):
         errors.append(str(exc))
         default_ts = None
     default = Rule(params.get("policy") or "earliest", default_ts, params.get("fallback") or "earliest")
+    default_overwrite = default_overwrite_of(params, errors)
     if params.get("groups") is None:
         default.check("options", errors)
         pattern = params.get("group_pattern")
@@ -230,7 +260,13 @@ def normalize_request(params):
             if topics is not None and tname not in topics:
                 errors.append("group %r: topic_policies names topic %r, which is not in its topics" % (name, tname))
             topic_rules[tname] = rule.merged(tentry, "group %r topic %r" % (name, tname), errors)
-        requests.append(GroupRequest(name, topics, rule, topic_rules))
+        overwrite = entry.get("overwrite")
+        if overwrite is None:
+            overwrite = default_overwrite
+        elif not isinstance(overwrite, bool):
+            errors.append("group %r: overwrite must be true or false, got %r" % (name, overwrite))
+            overwrite = False
+        requests.append(GroupRequest(name, topics, rule, topic_rules, overwrite))
     if not requests and not errors:
         errors.append("groups is empty: name at least one group, or omit groups to sync every source group")
     return requests, default, errors
@@ -340,6 +376,48 @@ def check_in_log(offset, bounds):
     if offset < bounds["start"]:
         return "offset %d is below the target log start %d (deleted by retention)" % (offset, bounds["start"])
     return None
+
+
+# Partition statuses (``groups[].partitions[].status``).
+SET, KEPT, UNCHANGED, OVERWRITTEN = "set", "kept", "unchanged", "overwritten"
+WOULD_BE_CREATED = "would be created by topic sync"
+
+
+def partition_status(current, offset, overwrite):
+    """``(status, changed)`` of one partition: never rewind, never move what the target committed.
+
+    ``set``          no committed offset on the target: written;
+    ``kept``         the target group already committed it and ``overwrite`` is off: left as it is
+                     (whether or not the policy's offset differs);
+    ``unchanged``    ``overwrite`` is on and the committed offset already is the policy's;
+    ``overwritten``  ``overwrite`` is on and the committed offset differs: written.
+    """
+    if current is None:
+        return SET, True
+    if not overwrite:
+        return KEPT, False
+    if offset == current:
+        return UNCHANGED, False
+    return OVERWRITTEN, True
+
+
+def empty_log_bounds(timestamps=()):
+    """The bounds of a partition topic sync would create: an empty log (no record for any time)."""
+    return {"start": 0, "end": 0, "stable": 0, "at": dict((ts, -1) for ts in timestamps)}
+
+
+def plan_without_map(rule, source_offset, bounds):
+    """Check-mode plan of a ``translate`` partition that cannot be translated yet (no offset map, or
+    the target topic does not exist yet): the fallback, as :func:`plan_partition` names it.
+
+    With fallback ``fail`` a partition without a source commit is an error (the real run fails
+    there too); one with a source commit is ``(None, "translate-pending")``: only the copy can say.
+    """
+    if rule.fallback == "fail":
+        if source_offset is None:
+            raise PartitionError("the source group has no committed offset here and fallback is fail")
+        return None, "translate-pending"
+    return plan_partition(Rule(rule.fallback), None, bounds)[0], "fallback-" + rule.fallback
 
 
 def group_diff(rows):
@@ -555,16 +633,29 @@ def first_committed_records(cluster, windows):
     return out
 
 
+class OffsetMapMissing(KafkaOpsError):
+    """The offset map is not there (yet): its topic or file does not exist."""
+
+
 def load_offset_map(target, topic=None, path=None):
-    """The offset map from a checkpoint file (``path``) or the map topic on the target."""
+    """The offset map from a checkpoint file (``path``) or the map topic on the target.
+
+    Raises :class:`OffsetMapMissing` when the file or the topic does not exist (the copy has not
+    run), KafkaOpsError for anything else.
+    """
+    where = path or "topic %s" % (topic or offsetmap.DEFAULT_TOPIC)
     try:
         if path:
             return offsetmap.OffsetMap.from_file(path)
         return offsetmap.load_from_topic(target, topic or offsetmap.DEFAULT_TOPIC)
     except (IOError, OSError) as exc:
+        if getattr(exc, "errno", None) == errno.ENOENT:
+            raise OffsetMapMissing("cannot read offset_map_file %s: %s" % (path, exc))
         raise KafkaOpsError("cannot read offset_map_file %s: %s" % (path, exc))
     except (ValueError, KeyError, TypeError) as exc:  # TranslationError, bad JSON, missing fields
-        raise KafkaOpsError("cannot use the offset map (%s): %s" % (path or "topic %s" % (topic or offsetmap.DEFAULT_TOPIC), exc))
+        if isinstance(exc, offsetmap.TranslationError) and "not found" in str(exc):
+            raise OffsetMapMissing("cannot use the offset map (%s): %s" % (where, exc))
+        raise KafkaOpsError("cannot use the offset map (%s): %s" % (where, exc))
 
 
 def alter_offsets(cluster, changes):
@@ -600,16 +691,18 @@ def sync_groups(source, target, params, check_mode=False):
     """Plan, validate and (unless ``check_mode``) apply; return the result dict or raise KafkaOpsError.
 
     ``params`` holds the module options: ``groups``, ``group_pattern``, ``policy``, ``timestamp``,
-    ``fallback``, ``offset_map_topic``, ``offset_map_file``, ``fail_on_active``.
+    ``fallback``, ``overwrite``, ``offset_map_topic``, ``offset_map_file``, ``fail_on_active``.
+    The caller has made sure source and target are two clusters (:func:`admin.ensure_distinct`).
     """
     requests, default, errors = normalize_request(params)
     if errors:
         raise KafkaOpsError("invalid options: %s" % "; ".join(errors), errors=errors)
     if requests is None:
         names = list_source_groups(source, params.get("group_pattern"))
-        requests = [GroupRequest(n, None, default, {}) for n in names]
+        overwrite = default_overwrite_of(params)
+        requests = [GroupRequest(n, None, default, {}, overwrite) for n in names]
     names = [r.name for r in requests]
-    result = {"changed": False, "groups": [], "skipped": [], "warnings": []}
+    result = {"changed": False, "groups": [], "active_groups": [], "warnings": []}
     if not names:
         result["warnings"].append("no source group matches group_pattern %r" % params.get("group_pattern"))
         return result
@@ -634,8 +727,17 @@ def sync_groups(source, target, params, check_mode=False):
                 result["warnings"].append("source group %r has no committed offsets: left alone" % req.name)
     uses_translate = any(req.rule_for(t).policy == "translate" for req in requests for t in wanted_topics[req.name])
     omap = None
+    map_missing = False
     if uses_translate:
-        omap = load_offset_map(target, params.get("offset_map_topic"), params.get("offset_map_file"))
+        try:
+            omap = load_offset_map(target, params.get("offset_map_topic"), params.get("offset_map_file"))
+        except OffsetMapMissing as exc:
+            if not check_mode:
+                raise
+            map_missing = True
+            result["warnings"].append(
+                "%s: the copy has not run yet, so partitions with policy translate are planned with their fallback "
+                "in this check-mode run; the real run needs the offset map (run the copy first)" % exc.msg)
 
     def target_topic_of(topic):
         if omap is not None:
@@ -646,7 +748,27 @@ def sync_groups(source, target, params, check_mode=False):
 
     all_target_topics = sorted(set(target_topic_of(t) for ts in wanted_topics.values() for t in ts))
     counts, missing = topic_partitions(target, all_target_topics)
+    # Check mode previews a fresh set-up: a topic topic sync would create (it exists on the source)
+    # is planned with the source's partition count and an empty log.
+    planned = {}
+    if check_mode and missing:
+        sources_of = {}
+        for ts in wanted_topics.values():
+            for t in ts:
+                if target_topic_of(t) in missing:
+                    sources_of.setdefault(target_topic_of(t), set()).add(t)
+        source_counts, _gone = topic_partitions(source, sorted(set(s for ss in sources_of.values() for s in ss)))
+        for t in missing:
+            have = sorted(source_counts[s] for s in sources_of.get(t, ()) if s in source_counts)
+            if have:
+                planned[t] = have[-1]
+                counts[t] = have[-1]
+                result["warnings"].append(
+                    "topic %r does not exist on the target: planned as topic sync would create it (%d partitions from "
+                    "the source, an empty log); every partition of it %s" % (t, have[-1], WOULD_BE_CREATED))
     for t in missing:
+        if t in planned:
+            continue
         users = sorted(r.name for r in requests if t in [target_topic_of(x) for x in wanted_topics[r.name]])
         problems.append("topic %r does not exist on the target (groups %s)" % (t, ", ".join(users)))
 
@@ -656,6 +778,7 @@ def sync_groups(source, target, params, check_mode=False):
     for req in requests:
         rows = []
         committed = source_committed[req.name]
+        current = target_committed.get(req.name, {})
         for topic in wanted_topics[req.name]:
             ttopic = target_topic_of(topic)
             if ttopic not in counts:
@@ -668,58 +791,78 @@ def sync_groups(source, target, params, check_mode=False):
                                 % (req.name, extra, topic, ttopic, nparts))
             for p in range(nparts):
                 row = {"topic": ttopic, "partition": p, "policy": rule.policy,
-                       "source_offset": committed.get((topic, p)), "_rule": rule, "_source_topic": topic}
+                       "source_offset": committed.get((topic, p)), "current_offset": current.get((ttopic, p)),
+                       "fallback": False, "_rule": rule, "_source_topic": topic}
                 if ttopic != topic:
                     row["source_topic"] = topic
+                if ttopic in planned:
+                    row["target_topic_missing"] = True
+                    row["note"] = WOULD_BE_CREATED
                 if rule.policy == "timestamp":
                     timestamps.setdefault((ttopic, p), set()).add(rule.timestamp)
                 rows.append(row)
         rows_by_group[req.name] = rows
-    bounds = partition_bounds(target, [(r["topic"], r["partition"]) for rows in rows_by_group.values() for r in rows],
-                              timestamps)
+    bounds = partition_bounds(target, [(r["topic"], r["partition"]) for rows in rows_by_group.values() for r in rows
+                                       if r["topic"] not in planned],
+                              dict((tp, ts) for tp, ts in timestamps.items() if tp[0] not in planned))
+    for t in planned:
+        for p in range(planned[t]):
+            bounds[(t, p)] = empty_log_bounds(timestamps.get((t, p), ()))
 
-    # Translations the offset map alone cannot settle: look at the source log once for all of them.
+    def writable(req, row):
+        return row["current_offset"] is None or req.overwrite
+
+    # Translations the offset map alone cannot settle: look at the source log once for all of them
+    # (only for partitions that may be written: a kept partition needs no translation).
     windows = {}
     if omap is not None:
         for req in requests:
             for row in rows_by_group[req.name]:
-                if row["_rule"].policy == "translate":
+                if row["_rule"].policy == "translate" and row["topic"] not in planned and writable(req, row):
                     w = source_check_window(omap, row["_source_topic"], row["partition"], row["source_offset"])
                     if w is not None:
                         row["_window"] = (row["_source_topic"], row["partition"], w[1], w[2])
                         windows[row["_window"]] = True
     found = first_committed_records(source, sorted(windows))
 
-    # 3. plan and validate every partition.
+    # 3. plan and validate every partition. A partition that is kept is never written: what its
+    # plan says is reported (and warned about when it cannot be planned), never a failure.
     for req in requests:
-        rows = rows_by_group[req.name]
-        current = target_committed.get(req.name, {})
-        for row in rows:
+        for row in rows_by_group[req.name]:
             tp = (row["topic"], row["partition"])
             b = dict(bounds[tp])
-            if row["_rule"].policy == "timestamp":
-                b["at_time"] = b["at"].get(row["_rule"].timestamp)
-            row["current_offset"] = current.get(tp)
+            rule = row["_rule"]
+            if rule.policy == "timestamp":
+                b["at_time"] = b["at"].get(rule.timestamp)
             row["log_start"], row["log_end"] = b["start"], b["end"]
+            where = "group %r %s:%d" % (req.name, row["topic"], row["partition"])
             try:
-                offset, how = plan_partition(row["_rule"], row["source_offset"], b, omap, row["_source_topic"],
-                                             row["partition"], found.get(row.get("_window"), UNCHECKED))
+                if rule.policy == "translate" and (map_missing or row["topic"] in planned):
+                    if map_missing:
+                        row["offset_map_missing"] = True
+                    offset, how = plan_without_map(rule, row["source_offset"], b)
+                else:
+                    offset, how = plan_partition(rule, row["source_offset"], b, omap, row["_source_topic"],
+                                                 row["partition"], found.get(row.get("_window"), UNCHECKED))
+                outside = check_in_log(offset, b) if offset is not None else None
             except PartitionError as exc:
-                problems.append("group %r %s:%d: %s" % (req.name, row["topic"], row["partition"], exc))
-                row["offset"], row["how"] = None, "error"
-                continue
+                offset, how, outside = None, "error", str(exc)
             row["offset"], row["how"] = offset, how
             row["fallback"] = how.startswith("fallback-")
-            outside = check_in_log(offset, b)
+            row["status"], row["changed"] = partition_status(row["current_offset"], offset, req.overwrite)
             if outside:
-                problems.append("group %r %s:%d: %s" % (req.name, row["topic"], row["partition"], outside))
-            row["changed"] = offset != row["current_offset"]
+                row["error"] = outside
+                if row["status"] == KEPT:
+                    result["warnings"].append("%s: kept at %d (committed on the target); the policy cannot place it: %s"
+                                              % (where, row["current_offset"], outside))
+                else:
+                    problems.append("%s: %s" % (where, outside))
 
     if problems:
         raise KafkaOpsError("nothing was changed: %s" % _summary(problems), problems=problems,
                             groups=_public_groups(requests, rows_by_group, source_states, target_states))
 
-    # Active groups: skipped (or the task fails) before anything is altered.
+    # Active groups: left alone (or the task fails) before anything is altered.
     active = []
     for req in requests:
         st = target_states[req.name]
@@ -727,19 +870,23 @@ def sync_groups(source, target, params, check_mode=False):
             active.append(req.name)
     if active and params.get("fail_on_active"):
         raise KafkaOpsError("nothing was changed: group(s) %s have active members on the target; stop their consumers first"
-                            % ", ".join(sorted(active)), active=sorted(active),
+                            % ", ".join(sorted(active)), active_groups=sorted(active),
                             groups=_public_groups(requests, rows_by_group, source_states, target_states))
     for req in requests:
         st = source_states[req.name]
-        if st["members"] > 0 and any(r["policy"] == "translate" for r in rows_by_group[req.name]):
+        if st["members"] > 0 and any(r["policy"] == "translate" and r["changed"] for r in rows_by_group[req.name]):
             result["warnings"].append("group %r still has %d active member(s) on the source: its committed offsets may "
                                       "move on after this translation" % (req.name, st["members"]))
 
     changes = {}
     for req in requests:
+        rows = rows_by_group[req.name]
         if req.name in active:
+            for r in rows:
+                if r["changed"]:
+                    r["status"], r["changed"] = "skipped_active", False
             continue
-        rows = [r for r in rows_by_group[req.name] if r["changed"]]
+        rows = [r for r in rows if r["changed"]]
         if rows:
             changes[req.name] = [(r["topic"], r["partition"], r["offset"]) for r in rows]
 
@@ -752,7 +899,7 @@ def sync_groups(source, target, params, check_mode=False):
         else:
             g["status"] = "unchanged"
     result["groups"] = groups_out
-    result["skipped"] = sorted(active)
+    result["active_groups"] = sorted(active)
     result["changed"] = bool(changes)
     result["diff"] = _diff(groups_out, changes)
 
@@ -766,7 +913,8 @@ def sync_groups(source, target, params, check_mode=False):
             raise KafkaOpsError("altering offsets failed for group(s) %s (groups %s were altered): %s" % (
                 ", ".join(sorted(failed)), ", ".join(done) or "none",
                 "; ".join("%s: %s" % kv for kv in sorted(failed.items()))),
-                changed=bool(done), groups=groups_out, altered=done, failed=sorted(failed))
+                changed=bool(done), groups=groups_out, altered=done, failed_groups=sorted(failed),
+                active_groups=sorted(active))
     return result
 
 
@@ -782,17 +930,37 @@ def _public_groups(requests, rows_by_group, source_states, target_states):
     out = []
     for req in requests:
         rows = []
+        kept = 0
         for r in rows_by_group.get(req.name, []):
             rows.append(dict((k, v) for k, v in r.items() if not k.startswith("_")))
+            kept += r.get("status") == KEPT
         out.append({"name": req.name,
                     "source_state": source_states.get(req.name, {}).get("state"),
                     "target_state": target_states.get(req.name, {}).get("state"),
                     "target_members": target_states.get(req.name, {}).get("members"),
+                    "overwrite": req.overwrite,
+                    "kept_partitions": kept,
                     "partitions": rows})
     return out
 
 
+def kept_text(groups_out, limit=50):
+    """The ``--diff`` text for partitions kept at an offset other than the policy's (not changed)."""
+    lines = []
+    for g in groups_out:
+        for r in g["partitions"]:
+            if r.get("status") == KEPT and r.get("offset") != r.get("current_offset"):
+                lines.append("  %s %s:%d kept at %d (not changed; the policy gives %s; overwrite: true rewrites it)\n" % (
+                    g["name"], r["topic"], r["partition"], r["current_offset"],
+                    "no offset" if r.get("offset") is None else r["offset"]))
+    if not lines:
+        return None
+    more = "  ... and %d more\n" % (len(lines) - limit) if len(lines) > limit else ""
+    return "partitions already committed on the target, left as they are:\n" + "".join(lines[:limit]) + more
+
+
 def _diff(groups_out, changes):
+    """Before/after of the partitions written; kept partitions (not changed) in ``prepared`` text."""
     before, after = {}, {}
     for g in groups_out:
         if g["name"] not in changes:
@@ -800,4 +968,8 @@ def _diff(groups_out, changes):
         changed_rows = [r for r in g["partitions"] if r.get("changed")]
         b, a = group_diff(changed_rows)
         before[g["name"]], after[g["name"]] = b, a
-    return {"before": before, "after": after}
+    out = {"before": before, "after": after}
+    text = kept_text(groups_out)
+    if text:
+        out["prepared"] = text
+    return out

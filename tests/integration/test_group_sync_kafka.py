@@ -406,11 +406,11 @@ def test_active_group_on_the_target_is_skipped_or_fails(clusters, sides, unique)
         with pytest.raises(FailJson) as err:
             sync(clusters, groups=groups, policy="latest", fail_on_active=True)
         assert "group(s) %s have active members on the target" % busy in err.value.result["msg"]
-        assert err.value.result["active"] == [busy]
+        assert err.value.result["active_groups"] == [busy]
         assert target.committed(idle) == {}
 
         res = sync(clusters, groups=groups, policy="latest")
-        assert res["skipped"] == [busy]
+        assert res["active_groups"] == [busy] and "skipped" not in res
         assert rows(res, busy)[1]["status"] == "skipped_active"
         assert rows(res, busy)[1]["target_members"] == 1
         assert rows(res, idle)[1]["status"] == "changed"

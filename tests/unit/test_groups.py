@@ -231,3 +231,75 @@ def test_long_problem_lists_are_summarised_in_the_message():
     assert "problem 9;" in text and "problem 10" not in text
     assert text.endswith("and 15 more (25 problems in all, listed in 'problems')")
     assert groups._summary(["only one"]) == "only one"
+
+
+# -- never rewind: which partitions are written ----------------------------------------------------
+def test_overwrite_defaults_to_false_and_is_per_group():
+    reqs, default, errors = normalize_request(params(groups=[{"name": "a"}, {"name": "b", "overwrite": True}]))
+    assert errors == [] and [r.overwrite for r in reqs] == [False, True]
+    reqs = normalize_request(params(overwrite=True, groups=[{"name": "a"}, {"name": "b", "overwrite": False}]))[0]
+    assert [r.overwrite for r in reqs] == [True, False]
+    errors = normalize_request(params(overwrite="yes", groups=[{"name": "a", "overwrite": 1}]))[2]
+    assert errors == ["overwrite must be true or false, got 'yes'", "group 'a': overwrite must be true or false, got 1"]
+
+
+@pytest.mark.parametrize("current, offset, overwrite, expected", [
+    (None, 0, False, ("set", True)),          # nothing committed on the target: written
+    (None, 0, True, ("set", True)),
+    (120, 0, False, ("kept", False)),         # consumers ran on the target: never rewound
+    (120, 300, False, ("kept", False)),       # nor moved forward past records they have not processed
+    (120, 120, False, ("kept", False)),
+    (120, 120, True, ("unchanged", False)),
+    (120, 0, True, ("overwritten", True)),
+])
+def test_partition_status(current, offset, overwrite, expected):
+    assert groups.partition_status(current, offset, overwrite) == expected
+
+
+# -- check mode preview of a fresh set-up ------------------------------------------------------------
+def test_a_topic_topic_sync_would_create_is_an_empty_log():
+    b = groups.empty_log_bounds([1000, 2000])
+    assert (b["start"], b["end"], b["stable"]) == (0, 0, 0)
+    b = dict(b, at_time=b["at"][1000])
+    assert plan_partition(Rule("earliest"), 7, b) == (0, "earliest")
+    assert plan_partition(Rule("latest"), 7, b) == (0, "latest")
+    assert plan_partition(Rule("timestamp", 1000), None, b) == (0, "timestamp-none-after")
+    assert check_in_log(0, b) is None
+
+
+def test_check_mode_translate_without_an_offset_map_plans_the_fallback():
+    assert groups.plan_without_map(Rule("translate", None, "earliest"), 12, BOUNDS) == (5, "fallback-earliest")
+    assert groups.plan_without_map(Rule("translate", None, "latest"), None, BOUNDS) == (37, "fallback-latest")
+    assert groups.plan_without_map(Rule("translate", None, "fail"), 12, BOUNDS) == (None, "translate-pending")
+    with pytest.raises(PartitionError, match="fallback is fail"):
+        groups.plan_without_map(Rule("translate", None, "fail"), None, BOUNDS)
+
+
+def test_diff_shows_kept_partitions_as_not_changed():
+    out = [{"name": "g", "partitions": [
+        {"topic": "a", "partition": 0, "current_offset": None, "offset": 4, "status": "set", "changed": True},
+        {"topic": "a", "partition": 1, "current_offset": 9, "offset": 0, "status": "kept", "changed": False},
+        {"topic": "a", "partition": 2, "current_offset": 3, "offset": 3, "status": "kept", "changed": False}]}]
+    diff = groups._diff(out, {"g": [("a", 0, 4)]})
+    assert diff["before"] == {"g": {}} and diff["after"] == {"g": {"a": {"0": 4}}}
+    assert diff["prepared"].startswith("partitions already committed on the target, left as they are:\n")
+    assert "g a:1 kept at 9 (not changed; the policy gives 0; overwrite: true rewrites it)" in diff["prepared"]
+    assert "a:2" not in diff["prepared"]        # kept at the policy's own offset: nothing to say
+    assert groups._diff([dict(out[0], partitions=out[0]["partitions"][2:])], {}) == {"before": {}, "after": {}}
+
+
+def test_module_documents_every_option_of_its_argument_spec():
+    import yaml
+    from ansible_collections.kafkaops.migration.plugins.modules import kafka_group_sync as mod
+    doc = yaml.safe_load(mod.DOCUMENTATION)["options"]
+    spec = mod.argument_spec()
+    for name in ("overwrite", "fail_on_active", "groups"):
+        assert doc[name]["type"] == spec[name]["type"]
+    assert doc["overwrite"]["default"] is False and spec["overwrite"]["default"] is False
+    assert doc["groups"]["suboptions"]["overwrite"]["type"] == "bool"
+    assert "default" not in spec["groups"]["options"]["overwrite"]   # None: the module's overwrite applies
+    returned = yaml.safe_load(mod.RETURN)
+    assert "skipped" not in returned and "active_groups" in returned
+    reserved = {"skipped", "failed", "changed", "msg", "results", "invocation", "rc", "stdout", "stderr", "item",
+                "exception", "warnings", "deprecations"}
+    assert not reserved & set(returned)
