@@ -404,3 +404,11 @@ def test_other_progress_files_are_not_stale(tmp_path, content):
         path.write_text(content if isinstance(content, str) else json.dumps(content))
     assert m.stale_progress(str(path)) == (None, None)
     assert m.stale_progress(None) == (None, None)
+
+
+def test_a_map_mixing_two_target_topics_for_one_partition_is_refused_when_read():
+    from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import TranslationError
+    omap = _omap(("a", 0, [(0, 0)], 1, 1))
+    with pytest.raises(TranslationError) as err:
+        omap.add_record(progress_record("a", 0, [(1, 5)], 2, 6, target_topic="bk.a")[1])
+    assert "copied into two target topics (a and bk.a)" in str(err.value)
