@@ -633,7 +633,6 @@ def stale_progress(path):
                   "replaced" % (path, pid if pid is not None else "not recorded", data.get("records")))
 
 
-
 class _BatchPart:
     """One partition's share of the open transaction."""
 

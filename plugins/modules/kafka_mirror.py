@@ -33,7 +33,7 @@ description:
     gap and no duplicate; starting a copier fences any older one of the same O(name).
   - The copy stops when its controller is gone, for example when C(ansible-playbook) is killed. About
     once a second (and at least once per transaction) the copier checks the chain of processes that
-    started it, up to its session leader (with connection C(local), the ansible-playbook worker): when
+    started it, up to its session leader (with connection C(local), the ansible-playbook worker); when
     one of them is gone or was re-parented (its parent died), or when stdin, if it was an open pipe at
     start, is closed, the copier aborts the open transaction (nothing half-done is committed), writes
     V(interrupted) with the last committed position to O(progress_file) and fails. It stops within
@@ -98,7 +98,7 @@ options:
         name matches one is copied too.
       - Internal topics are never selected, whatever the patterns (C(include=['.*']) selects no
         C(__consumer_offsets), C(_schemas), C(connect-offsets), C(heartbeats), nor the offset-map topic
-        O(offset_map_topic)): the collection's one internal-topic rule, the same as topic sync's.
+        O(offset_map_topic)). This is the collection's one internal-topic rule, the same as topic sync's.
       - Not given, only O(topics) are copied; give O(topics) or O(include) (nothing selected is an error).
       - An include pattern that matches no source topic is reported in RV(warnings).
     type: list

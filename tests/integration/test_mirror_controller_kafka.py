@@ -96,6 +96,12 @@ def read_progress(path):
         return {}
 
 
+def progress_with(path, status, records=0):
+    """The progress file's content when it has ``status`` and at least ``records``, else None."""
+    state = read_progress(path)
+    return state if state.get("status") == status and state.get("records", 0) >= records else None
+
+
 def end_offsets(clusters, topic, partitions):
     c = Consumer(dict(clusters.librdkafka("target"), **{"group.id": "kafkaops-test-ends"}))
     try:
@@ -181,13 +187,12 @@ def test_killing_ansible_playbook_stops_the_copy_and_a_resumed_run_completes_it(
     progress = tmp_path / "progress.json"
     writer = Writer(clusters, topic, 3)
     writer.start()
-    proc = start_playbook(clusters, tmp_path, {"topic": topic, "copy_name": name, "map_topic": map_topic,
-                                                "progress_file": str(progress)})
+    extra = {"topic": topic, "copy_name": name, "map_topic": map_topic, "progress_file": str(progress)}
+    proc = start_playbook(clusters, tmp_path, extra)
     workers = []
     try:
         # The module runs and has committed live records (more than the 600 written beforehand).
-        state = poll("the copy runs", lambda: (lambda s: s if s.get("status") == "running" and s.get("records", 0) > 600
-                                               else None)(read_progress(progress)), 120, 0.2)
+        state = poll("the copy runs", lambda: progress_with(progress, "running", 601), 120, 0.2)
         module_pid = state["pid"]
         assert running(module_pid) and proc.poll() is None
         workers = children(proc.pid)  # ansible-playbook's workers (they outlive a SIGKILL of their parent)
@@ -197,8 +202,7 @@ def test_killing_ansible_playbook_stops_the_copy_and_a_resumed_run_completes_it(
         proc.wait()
         poll("the module exits", lambda: not running(module_pid), STOP_BOUND, 0.05)
         stopped_after = time.monotonic() - killed
-        final = poll("progress says interrupted", lambda: (lambda s: s if s.get("status") == "interrupted" else None)(
-            read_progress(progress)), 5)
+        final = poll("progress says interrupted", lambda: progress_with(progress, "interrupted"), 5)
         assert "gone" in final["interrupted_reason"] and "controller is gone" in final["error"]
         assert final["pid"] == module_pid and final["records"] > 0
         # The target stops receiving: end offsets stay put while the producer keeps writing to the source.

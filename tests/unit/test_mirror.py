@@ -252,7 +252,7 @@ time.sleep(60)
 WORKER = r"""
 import subprocess, sys, time
 out = open(%r, "w")
-p = subprocess.Popen(["/bin/sh", "-c", "%s -c '%s'; true"], stdin=subprocess.PIPE, stdout=out, stderr=out)
+p = subprocess.Popen(["/bin/sh", "-c", %r], stdin=subprocess.PIPE, stdout=out, stderr=out)
 p.stdin.close()   # what Ansible's local connection does: stdin is a pipe closed at once
 p.wait()
 time.sleep(5)
@@ -292,7 +292,7 @@ def test_watch_sees_the_parent_die(tmp_path):
         _wait_line(lambda: out.read_text() if out.exists() else "", "ready")
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
-        line = _wait_line(lambda: out.read_text(), "gone", timeout=10)
+        line = _wait_line(out.read_text, "gone", timeout=10)
         assert "the parent process %d is gone" % parent.pid in line
     finally:
         if parent.poll() is None:
@@ -309,9 +309,7 @@ def test_watch_sees_the_controller_of_a_session_leader_die(tmp_path):
     script = tmp_path / "w.py"
     script.write_text(_watcher_code())
     out = tmp_path / "out.txt"
-    worker = WORKER % (str(out), shlex.quote(sys.executable), str(script))
-    worker = worker.replace("-c '%s'" % str(script), str(script)).replace("%s -c" % shlex.quote(sys.executable),
-                                                                         shlex.quote(sys.executable))
+    worker = WORKER % (str(out), "%s %s; true" % (shlex.quote(sys.executable), shlex.quote(str(script))))
     main = subprocess.Popen([sys.executable, "-c", MAIN % worker], stdout=subprocess.PIPE, text=True)
     worker_pid = int(main.stdout.readline())
     try:
@@ -319,7 +317,7 @@ def test_watch_sees_the_controller_of_a_session_leader_die(tmp_path):
         assert int(ready.split()[1]) >= 3 and ready.split()[2] == "False"  # watcher, sh, worker; stdin not watched
         os.kill(main.pid, signal.SIGKILL)
         main.wait()
-        line = _wait_line(lambda: out.read_text(), "gone", timeout=10)
+        line = _wait_line(out.read_text, "gone", timeout=10)
         assert "the parent %d of process %d" % (main.pid, worker_pid) in line
     finally:
         for pid in (main.pid, worker_pid):
