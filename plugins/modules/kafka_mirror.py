@@ -194,6 +194,11 @@ notes:
     topics the source's retention first (M(kafkaops.migration.kafka_topic_sync)), or old records are
     deleted soon after they are copied.
   - The interval option is used by O(mode=until_lag); O(stable_for) is not used.
+  - Controller watch, what was measured (ansible-core 2.19, connection C(local)) - after a C(kill -9) of
+    ansible-playbook the module stopped within a second, its progress file said V(interrupted) and the
+    target received nothing more. With an SSH connection the ansible-playbook worker and its SSH session
+    outlive a kill of ansible-playbook, so nothing changes on the remote host and the copy goes on until
+    that session ends or O(timeout) runs out (not measured).
   - Readers of the target (consumers, M(kafkaops.migration.kafka_group_sync)) should use
     C(isolation.level=read_committed); records of an interrupted batch stay on the target as aborted
     records, invisible to them.
