@@ -133,7 +133,7 @@ def check_params(params):
         raise KafkaOpsError("name must be 1-200 characters of letters, digits, '.', '_' or '-', got %r" % params.get("name"))
     if params["mode"] not in MODES:
         raise KafkaOpsError("mode must be one of %s" % ", ".join(MODES))
-    if not params.get("topics") and params.get("include") is None:
+    if not params.get("topics") and not params.get("include"):
         raise KafkaOpsError("give topics and/or include (alias topic_patterns): nothing is selected")
     selection(params)  # bad regular expressions name their option
     for name in params.get("topics") or []:

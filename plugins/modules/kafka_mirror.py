@@ -99,7 +99,8 @@ options:
       - Internal topics are never selected, whatever the patterns (C(include=['.*']) selects no
         C(__consumer_offsets), C(_schemas), C(connect-offsets), C(heartbeats), nor the offset-map topic
         O(offset_map_topic)). This is the collection's one internal-topic rule, the same as topic sync's.
-      - Not given, only O(topics) are copied; give O(topics) or O(include) (nothing selected is an error).
+      - Not given (or empty), only O(topics) are copied. Give O(topics) or O(include); nothing selected is an
+        error (unlike topic sync, the copy never defaults to every topic).
       - An include pattern that matches no source topic is reported in RV(warnings).
     type: list
     elements: str

@@ -89,6 +89,7 @@ def test_defaults_are_filled_and_given_values_kept():
     ({"name": "has space"}, "name must be"),
     ({"name": ""}, "name must be"),
     ({"topics": []}, "nothing is selected"),
+    ({"topics": [], "include": []}, "nothing is selected"),
     ({"include": ["("]}, "not a valid regular expression"),
     ({"topic_patterns": ["("]}, "include"),
     ({"exclude_patterns": ["[a-"]}, "exclude"),
@@ -111,7 +112,7 @@ def test_bad_options_are_refused(change, fragment):
 
 def test_good_options_pass():
     m.check_params(m.params_with_defaults({"topic_patterns": [".*"], "name": "backup-1.eu_x"}))
-    m.check_params(m.params_with_defaults({"include": [], "target_prefix": "source.", "target_suffix": "-bak"}))
+    m.check_params(m.params_with_defaults({"topics": ["a"], "include": [], "target_prefix": "source.", "target_suffix": "-bak"}))
 
 
 def _plan(parts, prefix=""):
