@@ -213,7 +213,8 @@ def test_killing_ansible_playbook_stops_the_copy_and_a_resumed_run_completes_it(
         tgt = read_side(clusters, "target", topic, 3)
         committed = dict((p["partition"], p["next"]) for p in final["partitions"])
         assert [len(tgt[p]) for p in range(3)] == [committed[p] for p in range(3)]  # source offsets start at 0
-        print("module stopped %.2fs after the kill of ansible-playbook; %d records committed" % (stopped_after, final["records"]))
+        print("module stopped %.2fs after the kill of ansible-playbook (%s); %d records committed"
+              % (stopped_after, final["interrupted_reason"], final["records"]))
     finally:
         sent = writer.finish()
         if proc.poll() is None:
