@@ -72,6 +72,7 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
     UNKNOWN,
     ClusterView,
     ProbeFacts,
+    Selection,
     lag_status,
     reachable_end,
     satisfied,
@@ -123,8 +124,11 @@ def write_json_atomic(path, doc):
         raise
 
 
-def validate_options(groups, topics, until, max_lag, interval, stable_for, isolation_level):
-    """Check the options beyond the argument spec; returns cleaned ``(groups, topics)``."""
+def validate_options(groups, topics, until, max_lag, interval, stable_for, isolation_level, include=None, exclude=None):
+    """Check the options beyond the argument spec; returns cleaned ``(groups, topics)``.
+
+    ``include`` / ``exclude``: the collection's selection vocabulary (:class:`admin.Selection`), checked here.
+    """
     groups = _unique(groups or [])
     topics = _unique(topics) if topics is not None else None
     if until not in UNTIL:
@@ -139,9 +143,12 @@ def validate_options(groups, topics, until, max_lag, interval, stable_for, isola
             raise KafkaOpsError("topics: %r is not a valid topic name" % (t,))
     if until == "drained" and not groups:
         raise KafkaOpsError("until=drained needs at least one group in groups")
+    Selection(include, exclude)  # a bad pattern fails here, naming its option
+    if include is not None and not include:
+        raise KafkaOpsError("include is empty, so no topic would be considered: omit it, or name the topics")
     if until == "idle":
-        if not topics:
-            raise KafkaOpsError("until=idle needs the topics to watch in topics")
+        if not topics and not include:
+            raise KafkaOpsError("until=idle needs the topics to watch in topics (exact names) or include (patterns)")
         if groups:
             raise KafkaOpsError("until=idle watches topics only; groups must not be given (use until=drained)")
     if max_lag is None or max_lag < 0:
@@ -350,9 +357,12 @@ class LagWaiter:
 
     def __init__(self, cluster, groups=None, topics=None, until="drained", max_lag=0,
                  isolation_level="read_committed", interval=5.0, stable_for=0.0, timeout=600.0,
-                 history_file=None, deadline=None, wall_clock=time.time, sleep=time.sleep):
+                 history_file=None, deadline=None, wall_clock=time.time, sleep=time.sleep, include=None, exclude=None):
         self.groups, self.topics = validate_options(groups, topics, until, max_lag, interval, stable_for,
-                                                    isolation_level)
+                                                    isolation_level, include, exclude)
+        self.include = include
+        self.exclude = list(exclude or [])
+        self.selection = Selection(include, exclude)
         self.cluster = cluster
         self.view = ClusterView(cluster)
         self.until = until
@@ -382,6 +392,14 @@ class LagWaiter:
         self.view.describe()
         if self.groups:
             self.group_info = describe_groups(self.view, self.groups)
+        if self.include is not None:
+            # include/exclude are resolved once, into exact names, next to the given ones
+            chosen = self.view.select(self.selection)
+            if not chosen:
+                raise KafkaOpsError("%s: include %s selects no topic (patterns match whole topic names; internal "
+                                    "topics are never selected)" % (self.cluster, ", ".join(self.include)),
+                                    missing_topics=[])
+            self.topics = _unique((self.topics or []) + chosen)
         if self.topics:
             missing = topic_partitions(self.view, self.topics)[1]
             if missing:
@@ -405,8 +423,8 @@ class LagWaiter:
             if self.topics is not None:
                 names[group] = list(self.topics)
             else:
-                names[group] = sorted(set(t for t, _p in commits[group])
-                                      | set(self.group_info.get(group, {}).get("assigned_topics", [])))
+                found = set(t for t, _p in commits[group]) | set(self.group_info.get(group, {}).get("assigned_topics", []))
+                names[group] = sorted(t for t in found if not self._excluded(t))
         wanted = set(self.topics or [])
         for group_names in names.values():
             wanted.update(group_names)
@@ -460,6 +478,9 @@ class LagWaiter:
                                            dict(end_err, **lso_err), start_err)
         return {"elapsed": elapsed, "topics": topics, "groups": groups,
                 "end_signature": tuple((k, ends.get(k)) for k in keys), "end_errors": bool(end_err)}
+
+    def _excluded(self, topic):
+        return any(re.fullmatch(p, topic) for p in self.exclude)
 
     @staticmethod
     def _group_keys(names, partitions):
