@@ -291,8 +291,11 @@ RETRIABLE_ERRORS = (
     "OFFSET_NOT_AVAILABLE", "NOT_CONTROLLER", "REBALANCE_IN_PROGRESS", "KAFKA_STORAGE_ERROR",
 )
 # "Unknown topic" is retried only this long: right after a topic was created some brokers may not
-# know it yet; after that the answer stands (the topic does not exist).
+# know it yet; after that the answer stands (the topic does not exist). The broker says
+# UNKNOWN_TOPIC_OR_PART; librdkafka's ListOffsets says _NOENT ("Failed to query partition leaders")
+# when its metadata has no leader for the partition, and _UNKNOWN_TOPIC / _UNKNOWN_PARTITION locally.
 UNKNOWN_TOPIC = "UNKNOWN_TOPIC_OR_PART"
+UNKNOWN_TOPIC_ERRORS = (UNKNOWN_TOPIC, "_UNKNOWN_TOPIC", "_UNKNOWN_PARTITION", "_NOENT")
 UNKNOWN_TOPIC_GRACE = 2.0
 RETRY_INTERVAL = 0.1
 RETRY_MAX_INTERVAL = 1.0
@@ -309,12 +312,17 @@ def error_name(text):
     return (text or "").split(":", 1)[0].strip()
 
 
+def is_unknown_topic(text):
+    """Whether an error text says the topic (or partition) does not exist, as far as the cluster knows."""
+    return error_name(text) in UNKNOWN_TOPIC_ERRORS
+
+
 def retriable(text, unknown_topic=False):
     """Whether an error text is worth retrying (``unknown_topic``: still within the grace period)."""
     name = error_name(text)
     if name in RETRIABLE_ERRORS:
         return True
-    return unknown_topic and name == UNKNOWN_TOPIC
+    return unknown_topic and name in UNKNOWN_TOPIC_ERRORS
 
 
 def _state_name(value):
@@ -433,7 +441,7 @@ class ClusterView:
             return cluster.admin.describe_topics(TopicCollection(list(names)), **cluster.request_kwargs())
 
         ok, errors = self._collect("describe topics", submit, topics)
-        missing = sorted(t for t, text in errors.items() if error_name(text) == UNKNOWN_TOPIC)
+        missing = sorted(t for t, text in errors.items() if is_unknown_topic(text))
         others = dict((t, text) for t, text in errors.items() if t not in missing)
         if others:
             self._raise("describe topics", others)
@@ -611,7 +619,7 @@ class ClusterView:
             ok, errors = self._collect_configs(submit, topics, wait)
         finally:
             del admins[1:]
-        lost = dict((t, e) for t, e in errors.items() if error_name(e) != UNKNOWN_TOPIC)
+        lost = dict((t, e) for t, e in errors.items() if not is_unknown_topic(e))
         if lost:
             self._raise("describe topic configs", lost)
         dynamic = ConfigSource.DYNAMIC_TOPIC_CONFIG.value

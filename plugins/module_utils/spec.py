@@ -38,7 +38,12 @@ import traceback
 import threading
 
 from ansible_collections.kafkaops.migration.plugins.module_utils import lag as lag_rule
-from ansible_collections.kafkaops.migration.plugins.module_utils.admin import ClusterView, internal_kind, is_internal
+from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
+    ClusterView,
+    internal_kind,
+    is_internal,
+    is_unknown_topic,
+)
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.editions import EDITION_KEYS
 
@@ -679,7 +684,7 @@ def _list_offsets(view, tps, kind, gone=None):
     out, errors = view.offsets_of_kinds(tps, [kind])
     hard = {}
     for (_kind, tp), text in errors.items():
-        if gone is not None and "UNKNOWN_TOPIC" in text:
+        if gone is not None and is_unknown_topic(text):
             gone.add(tp[0])
         else:
             hard[tp] = text

@@ -29,8 +29,8 @@ description:
   - This lag is the collection's one lag definition; M(kafkaops.migration.kafka_spec_facts) reports the same
     figure for every group, and the MirrorMaker 2 engine of M(kafkaops.migration.kafka_mirror) for the copy.
   - The topics considered are the given O(topics) and those O(include) selects, or else the topics a group has
-    committed offsets for or is assigned to (minus O(exclude)); all their partitions count, and a partition the group never committed on is measured from the log
-    start.
+    committed offsets for or is assigned to (minus O(exclude)); all their partitions count, and a partition the
+    group never committed on is measured from the log start.
   - Every poll reads the cluster with a few batched calls - the committed offsets of every group (one request
     per group, all sent at once), one DescribeTopics request for the topics considered, and one ListOffsets request per offset kind (log end,
     last stable offset, log start where a group has no commit) covering all partitions.
