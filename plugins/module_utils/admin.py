@@ -156,11 +156,12 @@ def target_topic_name(name, prefix="", suffix=""):
 def ensure_distinct(source, target, timeout=None):
     """Raise KafkaOpsError when ``source`` and ``target`` are one cluster (same cluster id).
 
-    Both are :class:`connection.Cluster`; each is described once (the reachability check every
-    module makes first). Returns ``(source description, target description)``.
+    Both are :class:`connection.Cluster` (or :class:`ClusterView`, whose description is then read once
+    and kept); each is described once (the reachability check every module makes first). Returns
+    ``(source description, target description)``.
     """
-    src = source.describe(timeout)
-    tgt = target.describe(timeout)
+    src = source.describe() if isinstance(source, ClusterView) else source.describe(timeout)
+    tgt = target.describe() if isinstance(target, ClusterView) else target.describe(timeout)
     if src["cluster_id"] and src["cluster_id"] == tgt["cluster_id"]:
         raise KafkaOpsError(
             "nothing was read or written: the source and the target are the same cluster (cluster id %s): "
