@@ -234,3 +234,20 @@ def test_retriable_items_are_asked_again_and_others_are_not():
 def test_offset_kinds_are_checked():
     with pytest.raises(KafkaOpsError, match="offset kind must be"):
         admin._offset_spec("latest")
+
+
+def test_the_retry_pauses_grow_and_stop_at_the_deadline():
+    from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline, poll
+
+    class Clock:
+        t = 0.0
+
+        def __call__(self):
+            return self.t
+
+        def sleep(self, s):
+            self.t += s
+
+    clk = Clock()
+    seen = [round(t, 3) for t in poll(0.1, Deadline(1.0, clock=clk), sleep=clk.sleep, backoff=2.0, max_interval=0.4)]
+    assert seen == [0.0, 0.1, 0.3, 0.7, 1.0]  # pauses 0.1, 0.2, 0.4, then cut short at the deadline
