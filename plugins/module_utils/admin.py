@@ -690,3 +690,22 @@ def _key_text(key):
     if isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], int):
         return "%s:%d" % key
     return str(key)
+
+
+# ---------------------------------------------------------------------------------------------
+# Consumer-group selection (added for group sync; kept apart so merges stay trivial)
+# ---------------------------------------------------------------------------------------------
+# Groups of this collection's own clients (the copy's reader, probes): never synced by discovery.
+INTERNAL_GROUP_PREFIXES = ("kafkaops-migration-", "kafkaops-mirror-")
+
+
+def is_internal_group(group_id):
+    """True for the consumer groups of this collection's own clients (:data:`INTERNAL_GROUP_PREFIXES`)."""
+    return str(group_id).startswith(INTERNAL_GROUP_PREFIXES)
+
+
+def select_groups(group_ids, pattern=None):
+    """The ids of ``group_ids`` that ``pattern`` (a regular expression, searched anywhere in the id)
+    matches, sorted; the collection's own groups never. A bad pattern raises KafkaOpsError."""
+    rx = compile_patterns([pattern], "group_pattern")[0] if pattern else None
+    return sorted(g for g in set(group_ids) if not is_internal_group(g) and (rx is None or rx.search(g)))
