@@ -5,9 +5,11 @@
 
 Plain Python (no AnsibleModule here). :func:`sync_groups` does the whole job in three phases:
 
-1. **read** (batched, concurrent): the source groups' committed offsets, the target groups' state and
-   committed offsets, the target topics' partitions, and the target log start / end / timestamp
-   offsets of every partition involved (one ``list_offsets`` call per kind of offset);
+1. **read** (batched, concurrent, all through :class:`admin.ClusterView`: its one retry policy, its
+   one rule of what a missing topic is): the source groups' committed offsets (``require_stable``)
+   and states, the target groups' states and committed offsets, the target topics' partitions, and
+   the target log start / end / stable / timestamp offsets of every partition involved (one
+   ListOffsets call per kind of offset, one per distinct timestamp);
 2. **plan and validate**: the wanted offset of every (group, topic, partition) from its policy
    (:func:`plan_partition`); any bad input, missing topic, untranslatable offset or offset outside the
    target log is collected, and if there is one, the task fails *before anything is altered*;
@@ -55,24 +57,18 @@ import re
 import time
 
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import HAS_CONFLUENT_KAFKA, KafkaOpsError
-from ansible_collections.kafkaops.migration.plugins.module_utils import offsetmap
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin, offsetmap
+from ansible_collections.kafkaops.migration.plugins.module_utils.admin import ClusterView
 
 if HAS_CONFLUENT_KAFKA:
-    from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, TopicCollection, TopicPartition
-    from confluent_kafka.admin import OffsetSpec
+    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 
 POLICIES = ("earliest", "latest", "translate", "timestamp")
 FALLBACKS = ("earliest", "latest", "fail")
 
 # Group states in which the group has no members and its offsets may be altered.
 _IDLE_STATES = ("EMPTY", "DEAD", "UNKNOWN")
-# Per-item errors worth asking again for (the group coordinator moving or loading). Local time-outs
-# are not retried: after a timed-out group request librdkafka may abort the process when the late
-# answer arrives (librdkafka issue 4605), so the task fails at once with a clear message instead.
-_RETRIABLE = ("NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE")
 _LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
-# Groups of this collection's own clients (the copy's reader, probes): never synced by discovery.
-INTERNAL_GROUP_PREFIXES = ("kafkaops-migration-", "kafkaops-mirror-")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,153 +427,78 @@ def group_diff(rows):
 
 
 # ---------------------------------------------------------------------------------------------
-# Batched reads
+# Reads: everything through admin.ClusterView (one retry policy, one unknown-topic rule)
 # ---------------------------------------------------------------------------------------------
-def _collect(cluster, submit, keys, what, attempts=4):
-    """Run a per-item batch call; retry items that failed with a retriable error. ``(ok, errors)``."""
-    ok, errors = {}, {}
-    pending = list(keys)
-    for attempt in range(attempts):
-        if not pending:
-            break
-        try:
-            futures = submit(pending)
-        except Exception as exc:
-            raise cluster.fail(what, exc)
-        got, failed = cluster.results(futures, what)
-        ok.update(got)
-        errors = dict((k, v) for k, v in errors.items() if k not in got)
-        errors.update(failed)
-        pending = [k for k, v in failed.items() if any(code in v for code in _RETRIABLE)]
-        if pending and attempt + 1 < attempts:
-            time.sleep(min(0.5 * (attempt + 1), max(cluster.timeout(2.0) - 0.1, 0.01)))
-    return ok, errors
+def view_of(cluster):
+    """An :class:`admin.ClusterView` of ``cluster`` (a :class:`connection.Cluster` or already a view)."""
+    return cluster if isinstance(cluster, ClusterView) else ClusterView(cluster)
 
 
-def list_source_groups(cluster, pattern=None):
-    """Ids of the cluster's consumer groups, filtered by a regular expression (``re.search``).
+def source_groups(view, pattern=None):
+    """``(group ids, warnings)``: the cluster's consumer groups matching ``pattern`` (``re.search``),
+    the groups of this collection's own clients left out (:func:`admin.select_groups`).
 
-    The groups of this collection's own clients (:data:`INTERNAL_GROUP_PREFIXES`) are left out.
+    A listing that some broker could not answer is named in the warnings: its groups may be missing.
     """
-    fut = cluster.admin.list_consumer_groups(**cluster.request_kwargs())
-    res = cluster.result(fut, "list consumer groups")
-    ids = sorted(g.group_id for g in res.valid if not g.group_id.startswith(INTERNAL_GROUP_PREFIXES))
-    if pattern:
-        rx = re.compile(pattern)
-        ids = [g for g in ids if rx.search(g)]
-    return ids
-
-
-def committed_offsets(cluster, groups, require_stable=False):
-    """``{group: {(topic, partition): offset}}`` of committed offsets (one call per group, concurrent)."""
-    def submit(names):
-        futures = {}
-        kwargs = cluster.request_kwargs()
-        if require_stable:
-            kwargs["require_stable"] = True
-        for g in names:
-            futures.update(cluster.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)], **kwargs))
-        return futures
-
-    ok, errors = _collect(cluster, submit, groups, "list consumer group offsets")
+    ids, errors = view.list_groups()
+    warnings = []
     if errors:
-        raise KafkaOpsError("%s: listing committed offsets failed: %s" % (
-            cluster, "; ".join("%s: %s" % kv for kv in sorted(errors.items()))), groups=sorted(errors))
-    out = {}
-    for g, res in ok.items():
-        offsets = {}
-        for tp in res.topic_partitions or []:
-            if tp.error is None and tp.offset >= 0:
-                offsets[(tp.topic, tp.partition)] = tp.offset
-        out[g] = offsets
-    return out
+        warnings.append("%s: listing consumer groups was incomplete, groups of the brokers that failed are not synced: %s"
+                        % (view, "; ".join(errors[:5])))
+    return admin.select_groups(ids, pattern), warnings
 
 
-def describe_groups(cluster, groups):
-    """``{group: {"state": str, "members": int, "type": str}}`` (one batched call)."""
-    def submit(names):
-        return cluster.admin.describe_consumer_groups(list(names), **cluster.request_kwargs())
+def bounds_kinds(tps, timestamps=None):
+    """``{kind: [(topic, partition), ...]}``: the ListOffsets calls the bounds of ``tps`` need.
 
-    ok, errors = _collect(cluster, submit, groups, "describe consumer groups")
-    out = {}
-    for g in groups:
-        if g in ok:
-            d = ok[g]
-            out[g] = {"state": _name(d.state), "members": len(d.members or []), "type": _name(getattr(d, "type", None))}
-        elif "GROUP_ID_NOT_FOUND" in errors.get(g, ""):
-            out[g] = {"state": "DEAD", "members": 0, "type": None}
-        else:
-            raise KafkaOpsError("%s: describing group %r failed: %s" % (cluster, g, errors.get(g)))
-    return out
-
-
-def _name(value):
-    if value is None:
-        return None
-    return getattr(value, "name", str(value))
-
-
-def topic_partitions(cluster, topics):
-    """``({topic: partition count}, [missing topics])`` from one describe_topics call."""
-    if not topics:
-        return {}, []
-
-    def submit(names):
-        return cluster.admin.describe_topics(TopicCollection(list(names)), **cluster.request_kwargs())
-
-    ok, errors = _collect(cluster, submit, topics, "describe topics")
-    counts = dict((t, len(d.partitions)) for t, d in ok.items())
-    missing = []
-    for t, text in errors.items():
-        if "UNKNOWN_TOPIC" in text:
-            missing.append(t)
-        else:
-            raise KafkaOpsError("%s: describing topic %r failed: %s" % (cluster, t, text))
-    return counts, sorted(missing)
-
-
-def partition_bounds(cluster, tps, timestamps=None):
-    """``{(topic, partition): {"start", "end", "stable", "at": {timestamp: offset}}}`` of partitions.
-
-    ``timestamps`` is ``{(topic, partition): set of timestamps (ms)}``. One list_offsets call per
-    kind of offset (log start, high watermark, last stable offset, and one per distinct timestamp),
-    all issued before any is awaited.
+    Log start, high watermark and last stable offset of every partition, and one ``("at", ms)`` per
+    distinct timestamp for the partitions whose rule asks for it (``timestamps``:
+    ``{(topic, partition): set of ms}``).
     """
     tps = sorted(set(tps))
     if not tps:
         return {}
-    timestamps = timestamps or {}
-    kwargs = cluster.request_kwargs()
-    calls = [("start", OffsetSpec.earliest(), IsolationLevel.READ_UNCOMMITTED, tps),
-             ("end", OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED, tps),
-             ("stable", OffsetSpec.latest(), IsolationLevel.READ_COMMITTED, tps)]
-    by_ts = {}
-    for tp, stamps in timestamps.items():
+    wanted = {"start": tps, "end": tps, "stable": tps}
+    for tp, stamps in (timestamps or {}).items():
         for ts in stamps:
-            by_ts.setdefault(ts, []).append(tp)
-    for ts, members in sorted(by_ts.items()):
-        calls.append((("at_time", ts), OffsetSpec.for_timestamp(ts), IsolationLevel.READ_UNCOMMITTED, sorted(members)))
-    futures = {}
-    for kind, spec, isolation, members in calls:
-        request = dict((TopicPartition(t, p), spec) for t, p in members)
-        try:
-            futs = cluster.admin.list_offsets(request, isolation_level=isolation, **kwargs)
-        except Exception as exc:
-            raise cluster.fail("list offsets", exc)
-        for tp, fut in futs.items():
-            futures[(kind, tp.topic, tp.partition)] = fut
-    ok, errors = cluster.results(futures, "list offsets")
-    if errors:
-        first = sorted(errors.items())[:5]
-        raise KafkaOpsError("%s: listing offsets failed for %d partition(s): %s" % (
-            cluster, len(errors), "; ".join("%s %s:%d: %s" % (k[0], k[1], k[2], v) for k, v in first)))
-    out = dict((tp, {"at": {}}) for tp in tps)
-    for (kind, topic, partition), info in ok.items():
-        if isinstance(kind, tuple):
-            out[(topic, partition)]["at"][kind[1]] = info.offset
-        else:
-            out[(topic, partition)][kind] = info.offset
+            wanted.setdefault(("at", ts), []).append(tp)
+    for kind in wanted:
+        wanted[kind] = sorted(set(wanted[kind]))
+    return wanted
+
+
+def bounds_from(tps, offsets):
+    """``{(topic, partition): {"start", "end", "stable", "at": {ms: offset}}}`` from ``{kind: {tp: offset}}``."""
+    out = dict((tp, {"at": {}}) for tp in sorted(set(tps)))
+    for kind, by_tp in offsets.items():
+        for tp, offset in by_tp.items():
+            if isinstance(kind, tuple):
+                out[tp]["at"][kind[1]] = offset
+            else:
+                out[tp][kind] = offset
     return out
+
+
+def partition_bounds(view, tps, timestamps=None):
+    """The bounds (:func:`bounds_from`) of target partitions: one ListOffsets call per kind of offset
+    (:func:`bounds_kinds`: start, end, stable, one per distinct timestamp), all in flight at once,
+    through :meth:`admin.ClusterView.offsets_of_kinds`. Any partition that cannot be read raises."""
+    wanted = bounds_kinds(tps, timestamps)
+    if not wanted:
+        return {}
+    kinds = [k for k in ("start", "end", "stable") if k in wanted] + sorted(k for k in wanted if isinstance(k, tuple))
+    offsets, errors = view.offsets_of_kinds(wanted, kinds)
+    if errors:
+        gone = sorted(set(tp[0] for (_kind, tp), text in errors.items() if admin.is_unknown_topic(text)))
+        first = sorted(errors.items(), key=lambda kv: str(kv[0]))[:5]
+        raise KafkaOpsError("%s: listing offsets failed for %d partition(s)%s: %s" % (
+            view, len(errors), " (topics %s no longer exist)" % ", ".join(gone) if gone else "",
+            "; ".join("%s %s:%d: %s" % (_kind_text(k[0]), k[1][0], k[1][1], v) for k, v in first)))
+    return bounds_from(tps, offsets)
+
+
+def _kind_text(kind):
+    return "at %s" % kind[1] if isinstance(kind, tuple) else kind
 
 
 def first_committed_records(cluster, windows):
@@ -692,27 +613,30 @@ def sync_groups(source, target, params, check_mode=False):
 
     ``params`` holds the module options: ``groups``, ``group_pattern``, ``policy``, ``timestamp``,
     ``fallback``, ``overwrite``, ``offset_map_topic``, ``offset_map_file``, ``fail_on_active``.
-    The caller has made sure source and target are two clusters (:func:`admin.ensure_distinct`).
+    ``source`` and ``target`` are :class:`connection.Cluster` or :class:`admin.ClusterView`; the caller
+    has made sure they are two clusters (:func:`admin.ensure_distinct`).
     """
     requests, default, errors = normalize_request(params)
     if errors:
         raise KafkaOpsError("invalid options: %s" % "; ".join(errors), errors=errors)
+    source, target = view_of(source), view_of(target)
+    result = {"changed": False, "groups": [], "active_groups": [], "warnings": []}
     if requests is None:
-        names = list_source_groups(source, params.get("group_pattern"))
+        names, listing_warnings = source_groups(source, params.get("group_pattern"))
+        result["warnings"].extend(listing_warnings)
         overwrite = default_overwrite_of(params)
         requests = [GroupRequest(n, None, default, {}, overwrite) for n in names]
     names = [r.name for r in requests]
-    result = {"changed": False, "groups": [], "active_groups": [], "warnings": []}
     if not names:
         result["warnings"].append("no source group matches group_pattern %r" % params.get("group_pattern"))
         return result
 
     # 1. read: source commits (stable: transactional commits settled), group states on both sides,
     # target commits.
-    source_committed = committed_offsets(source, names, require_stable=True)
-    source_states = describe_groups(source, names)
-    target_states = describe_groups(target, names)
-    target_committed = committed_offsets(target, names)
+    source_committed = source.committed(names, require_stable=True)
+    source_states = source.groups(names)
+    target_states = target.groups(names)
+    target_committed = target.committed(names)
 
     # 2. which topics, which rules; the offset map when any rule translates.
     wanted_topics = {}
@@ -730,7 +654,7 @@ def sync_groups(source, target, params, check_mode=False):
     map_missing = False
     if uses_translate:
         try:
-            omap = load_offset_map(target, params.get("offset_map_topic"), params.get("offset_map_file"))
+            omap = load_offset_map(target.cluster, params.get("offset_map_topic"), params.get("offset_map_file"))
         except OffsetMapMissing as exc:
             if not check_mode:
                 raise
@@ -747,7 +671,7 @@ def sync_groups(source, target, params, check_mode=False):
         return topic
 
     all_target_topics = sorted(set(target_topic_of(t) for ts in wanted_topics.values() for t in ts))
-    counts, missing = topic_partitions(target, all_target_topics)
+    counts, missing = target.partitions(all_target_topics)
     # Check mode previews a fresh set-up: a topic topic sync would create (it exists on the source)
     # is planned with the source's partition count and an empty log.
     planned = {}
@@ -757,7 +681,7 @@ def sync_groups(source, target, params, check_mode=False):
             for t in ts:
                 if target_topic_of(t) in missing:
                     sources_of.setdefault(target_topic_of(t), set()).add(t)
-        source_counts, _gone = topic_partitions(source, sorted(set(s for ss in sources_of.values() for s in ss)))
+        source_counts, _gone = source.partitions(sorted(set(s for ss in sources_of.values() for s in ss)))
         for t in missing:
             have = sorted(source_counts[s] for s in sources_of.get(t, ()) if s in source_counts)
             if have:
@@ -823,7 +747,7 @@ def sync_groups(source, target, params, check_mode=False):
                     if w is not None:
                         row["_window"] = (row["_source_topic"], row["partition"], w[1], w[2])
                         windows[row["_window"]] = True
-    found = first_committed_records(source, sorted(windows))
+    found = first_committed_records(source.cluster, sorted(windows))
 
     # 3. plan and validate every partition. A partition that is kept is never written: what its
     # plan says is reported (and warned about when it cannot be planned), never a failure.
@@ -904,7 +828,7 @@ def sync_groups(source, target, params, check_mode=False):
     result["diff"] = _diff(groups_out, changes)
 
     if changes and not check_mode:
-        done, failed = alter_offsets(target, changes)
+        done, failed = alter_offsets(target.cluster, changes)
         for g in groups_out:
             if g["name"] in failed:
                 g["status"] = "failed"

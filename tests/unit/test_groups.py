@@ -1,8 +1,11 @@
 """kafka_group_sync's plain-Python core without Kafka: options, policies, offsets, diff."""
 
+import inspect
+import re
+
 import pytest
 
-from ansible_collections.kafkaops.migration.plugins.module_utils import groups
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin, groups
 from ansible_collections.kafkaops.migration.plugins.module_utils.groups import (
     PartitionError,
     Rule,
@@ -303,3 +306,43 @@ def test_module_documents_every_option_of_its_argument_spec():
     reserved = {"skipped", "failed", "changed", "msg", "results", "invocation", "rc", "stdout", "stderr", "item",
                 "exception", "warnings", "deprecations"}
     assert not reserved & set(returned)
+
+
+# -- reads through the admin layer ---------------------------------------------------------------------
+def test_bounds_ask_one_list_offsets_per_kind_and_one_per_distinct_timestamp():
+    tps = [("b", 0), ("a", 1), ("a", 0), ("a", 0)]
+    wanted = groups.bounds_kinds(tps, {("a", 0): {1000, 2000}, ("b", 0): {1000}})
+    assert sorted(wanted, key=str) == sorted(["start", "end", "stable", ("at", 1000), ("at", 2000)], key=str)
+    for kind in ("start", "end", "stable"):
+        assert wanted[kind] == [("a", 0), ("a", 1), ("b", 0)]
+    assert wanted[("at", 1000)] == [("a", 0), ("b", 0)]
+    assert wanted[("at", 2000)] == [("a", 0)]
+    assert groups.bounds_kinds([], {("a", 0): {1}}) == {}
+
+
+def test_bounds_are_shaped_per_partition():
+    offsets = {"start": {("a", 0): 2, ("a", 1): 0}, "end": {("a", 0): 9, ("a", 1): 4},
+               "stable": {("a", 0): 7, ("a", 1): 4}, ("at", 1000): {("a", 0): -1}}
+    b = groups.bounds_from([("a", 0), ("a", 1)], offsets)
+    assert b[("a", 0)] == {"start": 2, "end": 9, "stable": 7, "at": {1000: -1}}
+    assert b[("a", 1)] == {"start": 0, "end": 4, "stable": 4, "at": {}}
+
+
+def test_discovered_groups_leave_out_the_collections_own_and_match_anywhere():
+    ids = ["shop-a", "eu-shop-b", "kafkaops-migration-target-reader", "kafkaops-mirror-backup", "billing", "shop-a"]
+    assert admin.select_groups(ids) == ["billing", "eu-shop-b", "shop-a"]
+    assert admin.select_groups(ids, "shop") == ["eu-shop-b", "shop-a"]
+    assert admin.select_groups(ids, "^shop-") == ["shop-a"]
+    assert admin.select_groups(ids, "mirror") == []
+    with pytest.raises(admin.KafkaOpsError, match="group_pattern"):
+        admin.select_groups(ids, "(")
+
+
+def test_group_sync_has_no_reads_or_retries_of_its_own():
+    # Every read goes through admin.ClusterView: one retry policy, one unknown-topic rule. What stays
+    # here writes (alter offsets) or scans a log (first_committed_records), neither of which
+    # ClusterView offers.
+    text = inspect.getsource(groups)
+    for call in ("list_offsets", "describe_topics", "describe_consumer_groups", "list_consumer_group_offsets",
+                 "list_consumer_groups", "list_topics", "_RETRIABLE", "UNKNOWN_TOPIC", "time.sleep"):
+        assert not re.search(r"\b%s\b" % re.escape(call), text), call
