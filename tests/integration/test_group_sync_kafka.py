@@ -453,13 +453,16 @@ def test_all_source_groups_matching_a_pattern(clusters, sides, unique):
     source.create(topic, partitions=2)
     target.create(topic, partitions=2)
     target.produce(topic, 1, [("x", T0)])
+    own = "kafkaops-migration-" + prefix + "-probe"      # a group of the collection's own clients
     source.commit(a, {(topic, 0): 0})
     source.commit(b, {(topic, 1): 0})
-    target.groups.update([a, b])
-    res = sync(clusters, group_pattern="^" + prefix, policy="latest")
+    source.commit(own, {(topic, 0): 0})
+    target.groups.update([a, b, own])
+    res = sync(clusters, group_pattern=prefix, policy="latest")   # searched anywhere: matches all three ids
     assert sorted(g["name"] for g in res["groups"]) == [a, b]
     assert target.committed(a) == {(topic, 0): 0, (topic, 1): 1}
     assert target.committed(b) == {(topic, 0): 0, (topic, 1): 1}
+    assert target.committed(own) == {}
 
 
 def test_unreachable_target_fails_within_the_timeout(clusters):
