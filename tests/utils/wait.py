@@ -13,7 +13,7 @@ built on it.
 import time
 
 from confluent_kafka import ConsumerGroupState, ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, OffsetSpec, ResourceType
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec, ResourceType
 
 
 class WaitTimeout(AssertionError):
@@ -138,16 +138,27 @@ def wait_topics_gone(conf, names, timeout=30.0):
                    lambda left: not left, timeout)
 
 
-def wait_topic_configs(admin, topic, expected, timeout=30.0):
-    """Wait until DescribeConfigs of ``topic`` shows every ``{key: value}`` of ``expected`` (a value of
-    None: the key is back at its default, i.e. not a topic override)."""
-    def probe():
-        res = _result(admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)], request_timeout=10), 15)
-        entries = list(res.values())[0]
-        return {k: (None if entries[k].is_default else entries[k].value) for k in expected if k in entries}
+def topic_overrides(admin, topic):
+    """``{key: value}`` of the topic's own config overrides (DescribeConfigs, source DYNAMIC_TOPIC_CONFIG)."""
+    res = _result(admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)], request_timeout=10), 15)
+    entries = list(res.values())[0]
+    return {k: e.value for k, e in entries.items() if e.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value}
 
-    return wait_until("configs of %s %s" % (topic, _short(expected)), probe,
-                      lambda seen: all(seen.get(k) == v for k, v in expected.items()), timeout)
+
+def wait_topic_overrides(conf, topic, expected, exact=True, timeout=30.0):
+    """Wait until each broker (asked through a client bootstrapped from it alone) shows ``topic``'s
+    config overrides equal to ``expected`` (``exact``) or including it; return the last ones seen.
+
+    A KRaft broker answers DescribeConfigs from its own metadata image, which learns a new topic or an
+    altered config a moment after the controller acknowledged it."""
+    seen = None
+    for server in conf["bootstrap.servers"].split(","):
+        admin = AdminClient(dict(conf, **{"bootstrap.servers": server}))
+        seen = wait_until(
+            "config overrides of %s %s %s via %s" % (topic, "==" if exact else "include", _short(expected), server),
+            lambda admin=admin: topic_overrides(admin, topic),
+            lambda got: got == expected if exact else all(got.get(k) == v for k, v in expected.items()), timeout)
+    return seen
 
 
 # -- groups ----------------------------------------------------------------------------------------
