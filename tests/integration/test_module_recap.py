@@ -191,12 +191,31 @@ def test_topic_sync_changed_then_ok(clusters, kafka, unique, tmp_path):
     topic = kafka.create("source", unique("recap-topic"), 3)
     kafka.track("target", topic)
     args = {"source": clusters.source, "target": clusters.target, "include": [re.escape(topic)]}
+    planned = check(run_module_task("kafka_topic_sync", args, tmp_path, check=True, diff=True))
+    assert planned["changed"] is True and planned["created"] == [topic]
     first = check(run_module_task("kafka_topic_sync", args, tmp_path))
     assert first["changed"] is True
     # The second run asks whichever target broker it reaches: wait until all of them know the topic.
     wait_topics_on_every_broker(clusters.librdkafka("target"), topic, 3)
     again = check(run_module_task("kafka_topic_sync", args, tmp_path))
     assert again["changed"] is False
+
+
+def test_topic_sync_partial_failure_is_failed_and_changed(clusters, kafka, unique, tmp_path):
+    """A failed task that changed something: Ansible prints fatal, counts it changed (and ignored here)."""
+    good, legacy = unique("recap-good"), unique("recap-legacy")
+    kafka.create("source", good, 1)
+    kafka.admin["source"].create_topics([NewTopic(legacy, 1, 2, config={"message.format.version": "2.8"})])[legacy].result(30)
+    kafka.track("source", legacy)
+    wait_topics_on_every_broker(clusters.librdkafka("source"), legacy, 1)
+    kafka.track("target", good)
+    kafka.track("target", legacy)
+    # an empty deny-list copies message.format.version, which the Kafka 4 target refuses
+    args = {"source": clusters.source, "target": clusters.target, "include": [re.escape(good), re.escape(legacy)],
+            "deny_configs": []}
+    res = check(run_module_task("kafka_topic_sync", args, tmp_path, ignore_errors=True))
+    assert res["failed"] is True and res["changed"] is True
+    assert res["created"] == [good] and list(res["failed_topics"]) == [legacy]
 
 
 def test_group_sync_changed_then_ok(clusters, kafka, unique, tmp_path):
