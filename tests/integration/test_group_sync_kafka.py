@@ -21,6 +21,7 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.connection impo
 from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import load_from_topic, progress_record
 from tests.utils.modules import FailJson, run_module
 from tests.utils.playbook import run_playbook
+from tests.utils.wait import wait_topics_on_every_broker, wait_transactions_settled
 
 pytestmark = pytest.mark.kafka
 
@@ -42,13 +43,7 @@ class Side:
         fut = self.admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
         fut[topic].result(30)
         self.topics.add(topic)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # metadata reaches every broker
-            md = self.admin.list_topics(topic=topic, timeout=5).topics.get(topic)
-            if md is not None and md.error is None and len(md.partitions) == partitions:
-                return
-            time.sleep(0.2)
-        raise AssertionError("topic %s not visible" % topic)
+        wait_topics_on_every_broker(self.conf, topic, partitions)  # metadata reaches every broker
 
     def produce(self, topic, partition, items, transactional_id=None, abort=False):
         """items: [(key, timestamp_ms)]; returns the offsets the records got."""
@@ -71,6 +66,7 @@ class Side:
         assert p.flush(30) == 0
         if transactional_id:
             (p.abort_transaction if abort else p.commit_transaction)(30)
+            wait_transactions_settled(self.admin, topic, [partition])  # markers written: LSO includes them
         return offsets
 
     def commit(self, group, offsets):
@@ -194,6 +190,9 @@ def mirror_copy(clusters, source, target, topic, map_topic, partitions, batches,
             copied[p].extend(sorted(landed[p]))
         writer.commit_transaction(30)
         start = end
+    # The module reads the copy and the map read_committed: wait until the last markers are written.
+    wait_transactions_settled(target.admin, topic, partitions)
+    wait_transactions_settled(target.admin, map_topic, [0])
     return copied
 
 
@@ -212,6 +211,9 @@ def transactional_source(source, topic, partitions, unique):
                           timestamp=T0 + 1000 * (key if keys else 0), headers=[("k", name.encode())])
         assert p.flush(30) == 0
         (p.abort_transaction if abort else p.commit_transaction)(30)
+    # commit_transaction returns before the markers reach the partitions: readers (the copy above,
+    # the module's look at the source) see the last transaction only once the stable offset moved.
+    wait_transactions_settled(source.admin, topic, partitions)
 
 
 # ------------------------------------------------------------------------------------------------

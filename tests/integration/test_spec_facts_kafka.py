@@ -12,6 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from ansible_collections.kafkaops.migration.plugins.modules import kafka_spec_facts
 from tests.utils.modules import FailJson, run_module
 from tests.utils.playbook import run_playbook
+from tests.utils.wait import list_offsets, wait_topics_on_every_broker, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -32,14 +33,8 @@ class Made:
         for name, fut in self.admin.create_topics(new, operation_timeout=20, request_timeout=20).items():
             fut.result()
             self.topics.append(name)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # metadata of every new topic visible with leaders
-            md = self.admin.list_topics(timeout=10)
-            if all(n in md.topics and md.topics[n].partitions and
-                   all(p.leader >= 0 for p in md.topics[n].partitions.values()) for n in (spec[0] for spec in specs)):
-                return
-            time.sleep(0.2)
-        raise AssertionError("topics not ready")
+        # metadata of every new topic visible with leaders, on every broker
+        wait_topics_on_every_broker(self.conf, [spec[0] for spec in specs], {spec[0]: spec[1] for spec in specs})
 
     def produce(self, topic, count, size=100, partition=None):
         p = Producer(dict(self.conf, **{"linger.ms": 5, "acks": "all"}))
@@ -85,6 +80,12 @@ def target(clusters):
     made.cleanup()
 
 
+def wait_written(made, topic, partitions):
+    """Wait until ``topic`` holds records (a writer thread's first batches were acknowledged)."""
+    tps = [(topic, p) for p in range(partitions)]
+    wait_until("records on %s" % topic, lambda: list_offsets(made.admin, tps), lambda ends: sum(ends.values()) > 0)
+
+
 def _by_name(items, key="name"):
     return dict((i[key], i) for i in items)
 
@@ -119,7 +120,7 @@ def test_source_spec_reads_brokers_topics_configs_groups_and_traffic(clusters, s
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        time.sleep(0.5)
+        wait_written(source, busy, 3)  # the writer's traffic is on the brokers before sampling starts
         result = run_module(kafka_spec_facts, {"source": clusters.source, "include": [_under(prefix)],
                                                "sample_window": 2, "sample_interval": 0.5, "timeout": 60})
     finally:
@@ -195,6 +196,7 @@ def test_without_kafka_python_messages_are_measured_and_bytes_reported_unknown(c
     thread.start()
     monkeypatch.setattr(core, "HAS_KAFKA_PYTHON", False)
     try:
+        wait_written(source, prefix + ".t", 1)  # the writer's traffic is on the broker before sampling starts
         result = run_module(kafka_spec_facts, {"source": clusters.source, "include": [_under(prefix)], "groups": False,
                                                "sample_window": 1, "sample_interval": 0.5})
     finally:
