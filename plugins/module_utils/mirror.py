@@ -26,6 +26,11 @@ Plain Python (no AnsibleModule here). How one record travels:
    ``interrupted`` with the last committed position, and the run fails. A progress file left
    ``running`` by a process that no longer exists is reported as stale and replaced.
 
+What the copy reads of either cluster besides the records (topic existence and partition counts,
+log start and last stable offsets, configs) goes through the admin layer (:class:`admin.ClusterView`,
+:func:`admin.settled_metadata`) and its one retry policy; the data path (consumer, transactional
+producer, offset map) is this file's own.
+
 Memory is bounded whatever the data volume: the consumer's prefetch queue, the producer's queue and
 the batch size are capped, and a batch's records are handed to the producer as they arrive.
 """
