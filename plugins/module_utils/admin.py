@@ -709,3 +709,112 @@ def select_groups(group_ids, pattern=None):
     matches, sorted; the collection's own groups never. A bad pattern raises KafkaOpsError."""
     rx = compile_patterns([pattern], "group_pattern")[0] if pattern else None
     return sorted(g for g in set(group_ids) if not is_internal_group(g) and (rx is None or rx.search(g)))
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads of topic sync and the copy (added by the topics/mirror helper; nothing above is changed):
+# metadata with replication factors and errors, config entries with where their values come from,
+# and metadata that settles (a topic just created or expanded) within the one retry policy.
+# ---------------------------------------------------------------------------------------------
+def view_of(cluster):
+    """The :class:`ClusterView` of ``cluster`` (a :class:`connection.Cluster`; a view passes through)."""
+    return cluster if isinstance(cluster, ClusterView) else ClusterView(cluster)
+
+
+def topic_metadata(view):
+    """``{topic: {"partitions": n, "replication_factor": r, "error": text or None}}`` of every topic.
+
+    One Metadata call, as :meth:`ClusterView.topics` (internal topics included). ``replication_factor``
+    is the largest replica count among the topic's partitions; ``error`` the topic-level metadata error
+    (e.g. a leader not yet elected for a topic being created), else None.
+    """
+    cluster = view.cluster
+    try:
+        md = cluster.admin.list_topics(timeout=cluster.timeout())
+    except KafkaOpsError:
+        raise
+    except Exception as exc:
+        raise cluster.fail("list topics", exc)
+    out = {}
+    for name, t in md.topics.items():
+        out[name] = {"partitions": len(t.partitions),
+                     "replication_factor": max([len(p.replicas) for p in t.partitions.values()] or [0]),
+                     "error": t.error.str() if t.error is not None else None}
+    return out
+
+
+def settled_metadata(view, expect, seconds=UNKNOWN_TOPIC_GRACE):
+    """:func:`topic_metadata`, asked again while a topic of ``expect`` is not shown as expected.
+
+    ``expect``: ``{topic: minimum partition count}``. Brokers learn of a topic just created (or
+    expanded) asynchronously; the Metadata call is repeated with the retry policy's back-off
+    (:data:`RETRY_INTERVAL` doubling up to :data:`RETRY_MAX_INTERVAL`, :func:`wait.poll`) until every
+    topic of ``expect`` shows, without error, at least its partitions, or ``seconds`` passed (default:
+    the grace an unknown topic gets everywhere, :data:`UNKNOWN_TOPIC_GRACE`), never past the module's
+    deadline. Then the answer stands: the caller decides what a topic still missing means.
+    """
+    budget = Deadline(view.cluster.timeout(seconds) if expect else 0)
+    meta = {}
+    for _elapsed in poll(RETRY_INTERVAL, budget, sleep=view.sleep, backoff=2.0, max_interval=RETRY_MAX_INTERVAL):
+        meta = topic_metadata(view)
+        short = [t for t, n in (expect or {}).items()
+                 if t not in meta or meta[t]["error"] is not None or meta[t]["partitions"] < n]
+        if not short or budget.expired:
+            break
+    return meta
+
+
+def topic_config_entries(view, topics, batch=CONFIG_BATCH):
+    """``({topic: {key: {"value", "source", "sensitive", "read_only"}}}, {topic: error})`` of each topic.
+
+    Every config entry with where its value comes from (``source``: Kafka's ConfigSource name:
+    ``DYNAMIC_TOPIC_CONFIG`` for a value set on the topic, ``DYNAMIC_BROKER_CONFIG``,
+    ``DYNAMIC_DEFAULT_BROKER_CONFIG``, ``STATIC_BROKER_CONFIG``, ``DEFAULT_CONFIG``...). The same read
+    as :meth:`ClusterView.topic_configs` (DescribeConfigs in chunks of at most ``batch`` topics, spread
+    evenly over up to :data:`CONFIG_CONNECTIONS` connections, all in flight at once, retried by the one
+    policy), except that a topic that cannot be read is returned in the errors instead of raising, for
+    callers that report such a topic and go on with the others.
+    """
+    topics = sorted(set(topics))
+    if not topics:
+        return {}, {}
+    cluster = view.cluster
+    batch = max(int(batch or CONFIG_BATCH), 1)
+    chunk_size = min(batch, max(1, -(-len(topics) // CONFIG_CONNECTIONS)))
+    per_connection = -(-len(topics) // (chunk_size * CONFIG_CONNECTIONS))
+    wait = cluster.timeout(cluster.request_timeout * max(per_connection, 1))
+    admins = [cluster.admin]
+
+    def submit(pending):
+        pending = sorted(pending)
+        size = min(batch, max(1, -(-len(pending) // CONFIG_CONNECTIONS)))
+        parts = [pending[i:i + size] for i in range(0, len(pending), size)]
+        while len(admins) < min(len(parts), CONFIG_CONNECTIONS):
+            admins.append(AdminClient(cluster.client_config()))
+        futures = {}
+        for i, chunk in enumerate(parts):
+            resources = [ConfigResource(ResourceType.TOPIC, n) for n in chunk]
+            for res, fut in admins[i % len(admins)].describe_configs(resources, request_timeout=wait).items():
+                futures[res.name] = fut
+        return futures
+
+    try:
+        ok, errors = view._collect_configs(submit, topics, wait)
+    finally:
+        del admins[1:]
+    out = {}
+    for name, entries in ok.items():
+        out[name] = dict((key, {"value": e.value, "source": _config_source_name(e.source), "sensitive": bool(e.is_sensitive),
+                                "read_only": bool(e.is_read_only)}) for key, e in entries.items())
+    return out, errors
+
+
+def _config_source_name(source):
+    """Kafka's ConfigSource name of an entry's source (an enum member or its number)."""
+    name = getattr(source, "name", None)
+    if name is not None:
+        return name
+    try:
+        return ConfigSource(int(source)).name
+    except (TypeError, ValueError, NameError):
+        return str(source)

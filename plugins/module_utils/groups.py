@@ -58,7 +58,7 @@ import time
 
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import HAS_CONFLUENT_KAFKA, KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils import admin, offsetmap
-from ansible_collections.kafkaops.migration.plugins.module_utils.admin import ClusterView
+from ansible_collections.kafkaops.migration.plugins.module_utils.admin import view_of
 
 if HAS_CONFLUENT_KAFKA:
     from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, TopicPartition
@@ -429,11 +429,6 @@ def group_diff(rows):
 # ---------------------------------------------------------------------------------------------
 # Reads: everything through admin.ClusterView (one retry policy, one unknown-topic rule)
 # ---------------------------------------------------------------------------------------------
-def view_of(cluster):
-    """An :class:`admin.ClusterView` of ``cluster`` (a :class:`connection.Cluster` or already a view)."""
-    return cluster if isinstance(cluster, ClusterView) else ClusterView(cluster)
-
-
 def source_groups(view, pattern=None):
     """``(group ids, warnings)``: the cluster's consumer groups matching ``pattern`` (``re.search``),
     the groups of this collection's own clients left out (:func:`admin.select_groups`).

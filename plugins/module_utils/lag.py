@@ -70,12 +70,12 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
     ISOLATION_LEVELS,
     OPEN_TRANSACTION,
     UNKNOWN,
-    ClusterView,
     ProbeFacts,
     Selection,
     lag_status,
     reachable_end,
     satisfied,
+    view_of,
 )
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import (
     HAS_CONFLUENT_KAFKA,
@@ -172,11 +172,6 @@ def _unique(items):
 # ---------------------------------------------------------------------------------------------
 # Kafka reads (each one batched and bounded)
 # ---------------------------------------------------------------------------------------------
-def view_of(cluster):
-    """The :class:`admin.ClusterView` of ``cluster`` (a view passes through)."""
-    return cluster if isinstance(cluster, ClusterView) else ClusterView(cluster)
-
-
 def describe_groups(cluster, groups):
     """One DescribeGroups call for all groups: ``{group: {"state": str, "assigned_topics": [...]}}``.
 
@@ -364,7 +359,7 @@ class LagWaiter:
         self.exclude = list(exclude or [])
         self.selection = Selection(include, exclude)
         self.cluster = cluster
-        self.view = ClusterView(cluster)
+        self.view = view_of(cluster)
         self.until = until
         self.max_lag = int(max_lag)
         self.isolation_level = isolation_level

@@ -26,6 +26,11 @@ Plain Python (no AnsibleModule here). How one record travels:
    ``interrupted`` with the last committed position, and the run fails. A progress file left
    ``running`` by a process that no longer exists is reported as stale and replaced.
 
+What the copy reads of either cluster besides the records (topic existence and partition counts,
+log start and last stable offsets, configs) goes through the admin layer (:class:`admin.ClusterView`,
+:func:`admin.settled_metadata`) and its one retry policy; the data path (consumer, transactional
+producer, offset map) is this file's own.
+
 Memory is bounded whatever the data volume: the consumer's prefetch queue, the producer's queue and
 the batch size are capped, and a batch's records are handed to the producer as they arrive.
 """
@@ -45,11 +50,17 @@ import sys
 import time
 
 from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
+    RETRY_INTERVAL,
+    RETRY_MAX_INTERVAL,
     SELECTION_OPTION_SPEC,
+    UNKNOWN_TOPIC_GRACE,
     Selection,
     ensure_distinct,
     internal_kind,
+    retriable,
+    settled_metadata,
     target_topic_name,
+    view_of,
 )
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import (
     HAS_CONFLUENT_KAFKA,
@@ -64,17 +75,16 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap impor
     load_from_topic,
     progress_record,
 )
-from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
+from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline, poll
 
 if HAS_CONFLUENT_KAFKA:
     from confluent_kafka import (
         TIMESTAMP_NOT_AVAILABLE,
-        IsolationLevel,
         KafkaError,
         KafkaException,
         TopicPartition,
     )
-    from confluent_kafka.admin import ConfigResource, NewTopic, OffsetSpec
+    from confluent_kafka.admin import NewTopic
 
 MODES = ("snapshot", "until_lag", "follow")
 
@@ -229,69 +239,40 @@ class PartitionState:
                 "resumed": self.resumed}
 
 
-def _list_offsets(cluster, keys, spec, what):
-    """One batched ListOffsets call (read_committed) for ``[(topic, partition), ...]``."""
+def _offsets(view, keys, kinds):
+    """``{kind: {(topic, partition): offset}}`` through the admin layer (:meth:`admin.ClusterView.offsets_of_kinds`:
+    one ListOffsets call per kind, all in flight at once, retried by the one retry policy).
+
+    Kinds used by the copy: ``start`` (the log start) and ``stable`` (the last stable offset: what a
+    ``read_committed`` reader reaches, the snapshot bound). Any partition that cannot be read fails.
+    """
     if not keys:
-        return {}
-    request = dict((TopicPartition(t, p), spec) for t, p in keys)
-    try:
-        futures = cluster.admin.list_offsets(request, isolation_level=IsolationLevel.READ_COMMITTED,
-                                             **cluster.request_kwargs())
-    except Exception as exc:
-        raise cluster.fail(what, exc)
-    ok, errors = cluster.results(futures, what)
+        return dict((kind, {}) for kind in kinds)
+    out, errors = view.offsets_of_kinds(keys, kinds)
     if errors:
-        first = sorted(errors.items(), key=lambda kv: (kv[0].topic, kv[0].partition))[:5]
-        raise KafkaOpsError("%s: %s failed for %s" % (cluster, what, ", ".join(
-            "%s:%d (%s)" % (tp.topic, tp.partition, err) for tp, err in first)))
-    return dict(((tp.topic, tp.partition), info.offset) for tp, info in ok.items())
-
-
-def _describe_topic_configs(cluster, names, keys=("cleanup.policy", "message.timestamp.type")):
-    if not names:
-        return {}
-    resources = [ConfigResource("topic", n) for n in names]
-    try:
-        futures = cluster.admin.describe_configs(resources, **cluster.request_kwargs())
-    except Exception as exc:
-        raise cluster.fail("describe topic configs", exc)
-    ok, errors = cluster.results(futures, "describe topic configs")
-    if errors:
-        raise KafkaOpsError("%s: describe topic configs failed: %s" % (cluster, "; ".join(
-            "%s: %s" % (r.name, e) for r, e in errors.items())))
-    out = {}
-    for res, entries in ok.items():
-        out[res.name] = dict((k, entries[k].value) for k in keys if k in entries)
+        first = sorted(errors.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))[:5]
+        raise KafkaOpsError("%s: list offsets failed for %d partition(s): %s" % (view, len(errors), "; ".join(
+            "%s %s:%d: %s" % (kind, tp[0], tp[1], err) for (kind, tp), err in first)))
     return out
 
 
-def _topic_partitions(cluster, names=None, expect=None, attempts=10):
-    """``{topic: partition count}`` from one metadata request (all topics when ``names`` is None).
+def _config_values(view, names, keys=("cleanup.policy", "message.timestamp.type")):
+    """``{topic: {key: effective value}}`` of ``keys`` (:meth:`admin.ClusterView.topic_configs`)."""
+    if not names:
+        return {}
+    return dict((t, dict((k, c["effective"][k]) for k in keys if k in c["effective"]))
+                for t, c in view.topic_configs(names).items())
 
-    Brokers learn about new topics asynchronously; when ``expect`` (``{name: minimum partitions}``)
-    is not met, the request is repeated (up to ``attempts`` times, half a second apart) before the
-    answer stands.
+
+def _topic_partitions(view, expect=None):
+    """``{topic: partition count}`` of every topic the cluster's metadata shows without error.
+
+    Brokers learn about new topics asynchronously: while a topic of ``expect`` (``{name: minimum
+    partitions}``) is not shown so, the metadata is asked again by the admin layer's one retry policy
+    (:func:`admin.settled_metadata`: back-off within the unknown-topic grace); then the answer stands.
     """
-    for attempt in range(attempts):
-        found, brokers = _topic_partitions_once(cluster, names)
-        if not expect or attempt == attempts - 1 or all(found.get(n, 0) >= c for n, c in expect.items()):
-            return found, brokers
-        time.sleep(min(0.5, max(cluster.timeout(0.5), 0.01)))
-    return found, brokers
-
-
-def _topic_partitions_once(cluster, names=None):
-    try:
-        md = cluster.admin.list_topics(timeout=cluster.timeout())
-    except Exception as exc:
-        raise cluster.fail("list topics", exc)
-    out = {}
-    for name, tmd in md.topics.items():
-        if tmd.error is not None:
-            continue
-        if names is None or name in names:
-            out[name] = len(tmd.partitions)
-    return out, len(md.brokers)
+    meta = settled_metadata(view, expect or {})
+    return dict((name, m["partitions"]) for name, m in meta.items() if m["error"] is None)
 
 
 class Plan:
@@ -319,8 +300,9 @@ def plan_copy(source, target, params, check_mode=False):
     topic sync would create (with the source's partition count, empty), and every record is pending.
     """
     check_params(params)
+    source, target = view_of(source), view_of(target)  # every read through the admin layer
     map_topic = params["offset_map_topic"]
-    src_topics = _topic_partitions(source, expect=dict((t, 1) for t in params.get("topics") or []))[0]
+    src_topics = _topic_partitions(source, expect=dict((t, 1) for t in params.get("topics") or []))
     selected, missing, unmatched = select_topics(src_topics, params)
     if missing:
         raise KafkaOpsError("topics not found on the %s: %s" % (source, ", ".join(missing)), missing_topics=missing)
@@ -331,7 +313,7 @@ def plan_copy(source, target, params, check_mode=False):
         raise KafkaOpsError("the offset map topic %r cannot be a copy's target topic (source topic %s)"
                             % (map_topic, [s for s, t in names.items() if t == map_topic][0]))
     wanted = sorted(set(names.values()))
-    tgt_topics, tgt_brokers = _topic_partitions(target, expect=dict((names[t], src_topics[t]) for t in selected))
+    tgt_topics = _topic_partitions(target, expect=dict((names[t], src_topics[t]) for t in selected))
     problems, absent = [], []
     for name in selected:
         tname = names[name]
@@ -350,14 +332,14 @@ def plan_copy(source, target, params, check_mode=False):
     plan.topics = selected
     plan.target_topics = names
     plan.missing_target_topics = sorted(absent)
-    plan.target_brokers = tgt_brokers
+    plan.target_brokers = len(target.describe()["brokers"])
     plan.map_exists = map_topic in tgt_topics
     for pattern in unmatched:
         plan.warnings.append("include pattern %r matches no topic on the source" % pattern)
     for tname in plan.missing_target_topics:
         plan.warnings.append("target topic %s does not exist yet: would be created by topic sync (check mode)" % tname)
-    plan.source_configs = _describe_topic_configs(source, selected)
-    tgt_configs = _describe_topic_configs(target, [t for t in wanted if t in tgt_topics])
+    plan.source_configs = _config_values(source, selected)
+    tgt_configs = _config_values(target, [t for t in wanted if t in tgt_topics])
     plan.target_configs = dict((s, tgt_configs.get(t, {})) for s, t in names.items())
     for name in selected:
         src, tgt = plan.source_configs.get(name, {}), plan.target_configs.get(name, {})
@@ -371,12 +353,10 @@ def plan_copy(source, target, params, check_mode=False):
     for name in selected:
         for p in range(src_topics[name]):
             plan.partitions[(name, p)] = PartitionState(name, p, names[name])
-    keys = sorted(plan.partitions)
-    lows = _list_offsets(source, keys, OffsetSpec.earliest(), "list earliest offsets")
-    ends = _list_offsets(source, keys, OffsetSpec.latest(), "list end offsets")
+    offsets = _offsets(source, sorted(plan.partitions), ["start", "stable"])
     for key, st in plan.partitions.items():
-        st.low = lows[key]
-        st.end = ends[key]
+        st.low = offsets["start"][key]
+        st.end = offsets["stable"][key]
     return plan
 
 
@@ -439,31 +419,31 @@ def ensure_map_topic(target, topic, brokers):
         if "TOPIC_ALREADY_EXISTS" in err:
             return False
         raise KafkaOpsError("%s: create offset map topic %s failed: %s" % (target, topic, err))
-    # Metadata propagates asynchronously; wait until the topic is visible before producing to it.
-    deadline = Deadline(target.timeout())
-    while not deadline.expired:
-        found = _topic_partitions(target, [topic])[0]
-        if topic in found:
-            break
-        time.sleep(0.2)
+    # Metadata propagates asynchronously; wait (the one retry policy's back-off, within the
+    # cluster's request timeout) until the topic is visible before producing to it.
+    settled_metadata(view_of(target), {topic: 1}, seconds=target.request_timeout)
     return True
 
 
-def load_map(target, topic, attempts=10):
-    """The offset map read from ``topic`` (``read_committed``); retried while a new topic's metadata spreads."""
-    for attempt in range(attempts):
+def load_map(target, topic):
+    """The offset map read from ``topic`` (``read_committed``).
+
+    Retried by the admin layer's one retry policy (:func:`wait.poll` with its back-off): an unknown
+    topic or partition (a new topic's metadata still spreading) within the unknown-topic grace, the
+    retriable errors (:data:`admin.RETRIABLE_ERRORS`) within the cluster's request timeout.
+    """
+    budget = Deadline(target.timeout())
+    for elapsed in poll(RETRY_INTERVAL, budget, backoff=2.0, max_interval=RETRY_MAX_INTERVAL):
         try:
             return load_from_topic(target, topic)
         except TranslationError as exc:
             raise KafkaOpsError("%s: reading the offset map failed: %s" % (target, exc))
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
-            unknown = isinstance(err, KafkaError) and err.code() in (KafkaError._UNKNOWN_PARTITION,
-                                                                     KafkaError._UNKNOWN_TOPIC,
-                                                                     KafkaError.UNKNOWN_TOPIC_OR_PART)
-            if not unknown or attempt == attempts - 1:
+            name = err.name() if isinstance(err, KafkaError) else ""
+            if budget.expired or not retriable(name, elapsed < UNKNOWN_TOPIC_GRACE):
                 raise target.fail("reading the offset map topic %s" % topic, exc)
-            time.sleep(min(0.2 * (attempt + 1), max(target.timeout(1.0), 0.01)))
+    raise KafkaOpsError("%s: reading the offset map topic %s: no answer within the request timeout" % (target, topic))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -669,8 +649,9 @@ class Copier:
     """Runs the copy loop for a validated :class:`Plan`."""
 
     def __init__(self, source, target, params, plan, deadline=None, clock=time.monotonic, watch=None):
-        self.source = source
-        self.target = target
+        # Clusters or admin.ClusterViews: reads go through the views, the data path uses the clusters.
+        self.source_view, self.target_view = view_of(source), view_of(target)
+        self.source, self.target = self.source_view.cluster, self.target_view.cluster
         self.params = params
         self.plan = plan
         self.deadline = deadline or Deadline(None)
@@ -815,8 +796,7 @@ class Copier:
             interrupted=True, interrupted_reason=why)
 
     def _lag_reached(self):
-        keys = sorted(self.plan.partitions)
-        ends = _list_offsets(self.source, keys, OffsetSpec.latest(), "list end offsets")
+        ends = _offsets(self.source_view, sorted(self.plan.partitions), ["stable"])["stable"]
         for key, st in self.plan.partitions.items():
             st.end = ends[key]
         self._write_progress(force=True)
@@ -1170,7 +1150,7 @@ def run_mirror(params, source, target, deadline=None, check_mode=False, distinct
     The options are checked first (no cluster needed), then the two clusters are compared by
     cluster id (:func:`admin.ensure_distinct`; skipped when the caller did it: ``distinct_checked``).
 
-    ``source`` / ``target`` are :class:`connection.Cluster`. Raises KafkaOpsError with the partial
+    ``source`` / ``target`` are :class:`connection.Cluster` or :class:`admin.ClusterView`. Raises KafkaOpsError with the partial
     result in ``details`` when something fails after validation.
     """
     watch = ControllerWatch()  # what the controller is, as this run starts
@@ -1180,6 +1160,7 @@ def run_mirror(params, source, target, deadline=None, check_mode=False, distinct
     if params["mode"] == "follow" and remaining is not None and float(params["duration"]) >= remaining:
         raise KafkaOpsError("duration (%ss) must be shorter than timeout (%ss): mode follow copies for duration "
                             "seconds, then commits and stops" % (params["duration"], round(remaining)))
+    source, target = view_of(source), view_of(target)
     if not distinct_checked:
         ensure_distinct(source, target)
     plan = plan_copy(source, target, params, check_mode=check_mode)
@@ -1188,7 +1169,7 @@ def run_mirror(params, source, target, deadline=None, check_mode=False, distinct
         plan.warnings.append(warning)
     # The map's layout is checked before anything is written (the copier's init_transactions would
     # already fence an older copier of the same name).
-    omap = load_map(target, params["offset_map_topic"]) if plan.map_exists else OffsetMap()
+    omap = load_map(target.cluster, params["offset_map_topic"]) if plan.map_exists else OffsetMap()
     check_layout(plan, omap, params["offset_map_topic"])
     if check_mode:
         result = check_mode_result(plan, params, omap)

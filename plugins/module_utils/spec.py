@@ -39,10 +39,10 @@ import threading
 
 from ansible_collections.kafkaops.migration.plugins.module_utils import lag as lag_rule
 from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
-    ClusterView,
     internal_kind,
     is_internal,
     is_unknown_topic,
+    view_of,
 )
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.editions import EDITION_KEYS
@@ -588,7 +588,7 @@ def read_cluster(cluster, info, probe, warnings, selection=None):
     (kafka-python) runs in a thread while the admin layer reads the topics, their configs and the
     broker configs.
     """
-    view = cluster if isinstance(cluster, ClusterView) else ClusterView(cluster)
+    view = view_of(cluster)
     cluster = view.cluster
     ids = [b["id"] for b in info["brokers"]]
     probed = {"versions": {}, "features": None}
@@ -728,7 +728,7 @@ def sample_traffic(cluster, tps, window, interval, probe, group_ids, gone=None):
         value = fn()
         return (t0 + time.monotonic()) / 2.0, value
 
-    view = cluster if isinstance(cluster, ClusterView) else ClusterView(cluster)
+    view = view_of(cluster)
     cluster = view.cluster
     obs = {"samples": [], "start0": None, "start1": None, "size0": None, "size1": None, "total_size": None,
            "size_end0": None, "size_end1": None,
@@ -818,7 +818,7 @@ def collect(source, window=10.0, interval=1.0, selection=None, groups=True, meas
     """
     warnings = []
     started = time.monotonic()
-    view = ClusterView(source)
+    view = view_of(source)
     described = view.describe()  # reachability and credentials first: fails fast with the cause
     probe = SizeProbe(source, warnings) if measure_size else None
     try:
@@ -926,7 +926,7 @@ def collect(source, window=10.0, interval=1.0, selection=None, groups=True, meas
 def read_target(target, include_versions=True):
     """Reachability, brokers, version and non-internal topics of the target (read-only)."""
     warnings = []
-    view = target if isinstance(target, ClusterView) else ClusterView(target)
+    view = view_of(target)
     target = view.cluster
     info = view.describe()  # reachability and credentials first: fails fast with the cause
     probe = SizeProbe(target, warnings) if include_versions else None

@@ -6,8 +6,9 @@
 Plain Python, no AnsibleModule. The work is split in three parts so the decisions can be tested
 without Kafka:
 
-* :func:`read_clusters` describes the topics of both clusters with a handful of batched calls (one
-  metadata request each, then ``describe_configs`` batches of both clusters in flight together);
+* :func:`read_clusters` reads both clusters through the admin layer (:mod:`admin`: one metadata
+  request each, then the config descriptions of both clusters in flight together, batched, spread
+  over a few connections and retried by the one retry policy);
 * :func:`plan` turns those two descriptions and the :class:`SyncOptions` into a :class:`Plan`
   (what to create, expand and alter, what drifted, what is skipped, what is invalid) - pure Python;
 * :func:`apply` runs the plan in batches (``create_topics``, ``create_partitions``,
@@ -21,15 +22,14 @@ __metaclass__ = type
 
 import fnmatch
 import re
-import time
+import threading
 
 from ansible_collections.kafkaops.migration.plugins.module_utils import admin
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
-from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
+from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline, poll
 
 try:
-    from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
-                                       NewPartitions, NewTopic)
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic
 except ImportError:  # connection.Cluster reports the missing library; planning works without it
     pass
 
@@ -69,8 +69,6 @@ MUTATION_TIMEOUT = 60.0
 # A KRaft controller (QuorumController) refuses a user operation of more than 10,000 records or
 # partitions ("Excessively large number of partitions per request"): stay well below.
 MAX_RECORDS_PER_REQUEST = 8000
-# Admin clients (connections) the config descriptions of one cluster are spread over.
-CONFIG_CONNECTIONS = 3
 
 
 # A Kafka topic name: at most 249 characters of ASCII letters, digits, ".", "_" and "-", and neither
@@ -377,12 +375,6 @@ def plan(source, target, target_brokers, options):
 
 # -- reading the clusters ------------------------------------------------------------------------
 
-def _chunks(items, size):
-    items = list(items)
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 def _chunks_weighted(items, size, weight, budget):
     """Chunks of at most ``size`` items whose summed ``weight`` stays within ``budget`` (one heavy
     item still gets a chunk of its own)."""
@@ -399,53 +391,21 @@ def _chunks_weighted(items, size, weight, budget):
 
 
 def list_topics(cluster):
-    """``{topic: {"partitions": n, "replication_factor": r}}`` from one metadata request."""
-    try:
-        md = cluster.admin.list_topics(timeout=cluster.timeout())
-    except KafkaOpsError:
-        raise
-    except Exception as exc:
-        raise cluster.fail("list topics", exc)
+    """``{topic: {"partitions": n, "replication_factor": r}}`` of every topic (:func:`admin.topic_metadata`:
+    one Metadata call); a topic whose metadata has an error and no partition carries ``error`` instead."""
     out = {}
-    for name, t in md.topics.items():
-        if t.error is not None and not t.partitions:
-            out[name] = {"partitions": 0, "replication_factor": 0, "error": "metadata error: %s" % t.error.str()}
+    for name, m in admin.topic_metadata(admin.view_of(cluster)).items():
+        if m["error"] is not None and not m["partitions"]:
+            out[name] = {"partitions": 0, "replication_factor": 0, "error": "metadata error: %s" % m["error"]}
             continue
-        out[name] = {"partitions": len(t.partitions),
-                     "replication_factor": max([len(p.replicas) for p in t.partitions.values()] or [0])}
+        out[name] = {"partitions": m["partitions"], "replication_factor": m["replication_factor"]}
     return out
 
 
-def submit_describe_configs(cluster, topics, batch_size, timeout=None, connections=1):
-    """Send ``describe_configs`` for ``topics`` in batches; return ``({topic: future}, clients)``.
-
-    A broker serves one connection's requests in order (and a ZooKeeper-mode broker reads each topic's
-    config from ZooKeeper), so the batches are spread over up to ``connections`` admin clients; keep
-    the returned clients referenced until the futures are done.
-    """
-    topics = sorted(topics)
-    if not topics:
-        return {}, []
-    per_chunk = min(batch_size, max(1, -(-len(topics) // max(connections, 1))))
-    chunks = list(_chunks(topics, per_chunk))
-    admins = [cluster.admin]
-    futures = {}
-    try:
-        admins += [AdminClient(cluster.client_config()) for dummy in range(min(len(chunks), connections) - 1)]
-        for i, chunk in enumerate(chunks):
-            resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in chunk]
-            futs = admins[i % len(admins)].describe_configs(resources, request_timeout=cluster.timeout(timeout))
-            for res, fut in futs.items():
-                futures[res.name] = fut
-    except KafkaOpsError:
-        raise
-    except Exception as exc:
-        raise cluster.fail("describe topic configs", exc)
-    return futures, admins
-
-
+# Where a copied config value may come from (O(config_sources)), as Kafka's ConfigSource names.
+TOPIC_LEVEL = "DYNAMIC_TOPIC_CONFIG"
 _SOURCES = {
-    "topic": ("DYNAMIC_TOPIC_CONFIG",),
+    "topic": (TOPIC_LEVEL,),
     "broker": ("DYNAMIC_BROKER_CONFIG", "DYNAMIC_DEFAULT_BROKER_CONFIG", "STATIC_BROKER_CONFIG"),
 }
 
@@ -454,47 +414,67 @@ def _wanted_sources(config_sources):
     names = set()
     for s in config_sources:
         names.update(_SOURCES[s])
-    return set(getattr(ConfigSource, n).value for n in names)
+    return names
 
 
-def _source_value(entry):
-    src = entry.source
-    return getattr(src, "value", src)
+def _at_once(reads):
+    """Run ``{side: callable}`` at once, one thread each (both clusters' reads in flight together).
+
+    Returns ``{side: (result, seconds until it was done)}``; an exception of a read is raised here.
+    """
+    clock = Deadline(None)
+    done = {}
+
+    def run(side, read):
+        try:
+            done[side] = (read(), None, round(clock.elapsed(), 3))
+        except BaseException as exc:  # re-raised in the caller's thread
+            done[side] = (None, exc, round(clock.elapsed(), 3))
+
+    threads = [threading.Thread(target=run, args=(side, read)) for side, read in sorted(reads.items())]
+    for t in threads:
+        t.daemon = True
+        t.start()
+    for t in threads:
+        t.join()
+    for side in sorted(done):
+        if done[side][1] is not None:
+            raise done[side][1]
+    return dict((side, (res, seconds)) for side, (res, _exc, seconds) in done.items())
 
 
 def read_clusters(source, target, options, timeout=None, timings=None):
     """Describe the selected source topics and their target topics (``options.target_name``).
 
-    Two metadata requests, then the ``describe_configs`` batches of both clusters in flight at once.
+    Through the admin layer: one Metadata call per cluster (:func:`admin.topic_metadata`), then the
+    config descriptions of both clusters at once (:func:`admin.topic_config_entries`: batches of
+    ``options.batch_size`` topics over up to :data:`admin.CONFIG_CONNECTIONS` connections, retried by
+    the one retry policy; each bounded by its cluster's ``request_timeout`` per queued batch, so
+    ``timeout`` is no longer used here). ``source`` / ``target``: :class:`connection.Cluster` or
+    :class:`admin.ClusterView`.
+
     Returns ``(source_topics, target_topics)`` in the shapes :func:`plan` takes; the source dict holds
     every source topic (unselected ones without configs), the target dict, keyed by target name, only
-    the target topics of the selected ones that exist.
+    the target topics of the selected ones that exist. A topic whose configs cannot be read carries
+    ``error`` (it is skipped, with that reason, and the others go on).
     """
-    src = list_topics(source)
-    tgt_meta = list_topics(target)
+    src_view, tgt_view = admin.view_of(source), admin.view_of(target)
+    src = list_topics(src_view)
+    tgt_meta = list_topics(tgt_view)
     chosen = [t for t in src if options.selected(t) == (True, None) and not src[t].get("error")]
     names = [options.target_name(t) for t in chosen]
     tgt = dict((t, tgt_meta[t]) for t in names if t in tgt_meta)
     on_target = [t for t in tgt if not tgt[t].get("error")]
-    clock = Deadline(None)
-    done_at = {"source": 0.0, "target": 0.0}
-
-    def mark(side):
-        def done(_future):
-            done_at[side] = max(done_at[side], clock.elapsed())
-        return done
-
-    src_futures, src_clients = submit_describe_configs(source, chosen, options.batch_size, timeout, CONFIG_CONNECTIONS)
-    tgt_futures, tgt_clients = submit_describe_configs(target, on_target, options.batch_size, timeout, CONFIG_CONNECTIONS)
-    for side, futures in (("source", src_futures), ("target", tgt_futures)):
-        for fut in futures.values():
-            fut.add_done_callback(mark(side))
-    src_entries, src_errors = source.results(src_futures, "describe topic configs", timeout=timeout)
-    tgt_entries, tgt_errors = target.results(tgt_futures, "describe topic configs", timeout=timeout)
-    del src_clients[:], tgt_clients[:]
+    batch = options.batch_size
+    read = _at_once({
+        "source": lambda: admin.topic_config_entries(src_view, chosen, batch),
+        "target": lambda: admin.topic_config_entries(tgt_view, on_target, batch),
+    })
+    (src_entries, src_errors), src_done = read["source"]
+    (tgt_entries, tgt_errors), tgt_done = read["target"]
     if timings is not None:
-        timings["source_configs"] = round(done_at["source"], 3)
-        timings["target_configs"] = round(done_at["target"], 3)
+        timings["source_configs"] = src_done
+        timings["target_configs"] = tgt_done
 
     wanted = _wanted_sources(options.config_sources)
     for topic in chosen:
@@ -502,19 +482,18 @@ def read_clusters(source, target, options, timeout=None, timings=None):
             src[topic]["error"] = "cannot read its configs on the source: %s" % src_errors[topic]
             continue
         src[topic]["configs"] = dict(
-            (k, e.value) for k, e in src_entries[topic].items()
-            if _source_value(e) in wanted and e.value is not None and not e.is_sensitive and not e.is_read_only)
+            (k, e["value"]) for k, e in src_entries[topic].items()
+            if e["source"] in wanted and e["value"] is not None and not e["sensitive"] and not e["read_only"])
     for desc in src.values():
         desc.setdefault("configs", {})
 
-    topic_src = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
     for topic in on_target:
         if topic in tgt_errors:
             tgt[topic]["error"] = "cannot read its configs on the target: %s" % tgt_errors[topic]
             continue
         entries = tgt_entries[topic]
-        tgt[topic]["configs"] = dict((k, e.value) for k, e in entries.items())
-        tgt[topic]["overrides"] = dict((k, e.value) for k, e in entries.items() if _source_value(e) == topic_src)
+        tgt[topic]["configs"] = dict((k, e["value"]) for k, e in entries.items())
+        tgt[topic]["overrides"] = dict((k, e["value"]) for k, e in entries.items() if e["source"] == TOPIC_LEVEL)
     return src, tgt
 
 
@@ -597,58 +576,56 @@ def apply(cluster, p, check_mode=False, timeout=None):
 
 
 def _poll_missing(cluster, missing, seconds, still_missing):
-    """Call ``still_missing(missing)`` (returns what is still missing) with a backoff from 0.2 s to 2 s
-    until nothing is missing, ``seconds`` passed, or the cluster's own deadline is 1 s away; return
-    the sorted names still missing. A failed read counts as nothing new seen: the changes are made,
-    a busy or late broker is asked again until the bound."""
+    """Call ``still_missing(missing)`` (returns what is still missing) on :func:`wait.poll` with a
+    back-off from 0.2 s to 2 s until nothing is missing, ``seconds`` passed, or the cluster's own
+    deadline is 1 s away; return the sorted names still missing. A failed read counts as nothing new
+    seen: the changes are made, a busy or late broker is asked again until the bound."""
     deadline = Deadline(seconds)
-    pause = 0.2
-    while missing:
+    for _elapsed in poll(0.2, deadline, backoff=2.0, max_interval=2.0):
         try:
             missing = still_missing(missing)
         except KafkaOpsError:
             pass
-        remaining = deadline.remaining()
         cluster_left = cluster.deadline.remaining()
-        if not missing or remaining <= 0 or (cluster_left is not None and cluster_left <= 1):
+        if not missing or deadline.expired or (cluster_left is not None and cluster_left <= 1):
             break
-        time.sleep(min(pause, max(remaining, 0)))
-        pause = min(pause * 2, 2.0)
     return sorted(missing)
 
 
 def wait_visible(cluster, expected, seconds=30.0):
     """Poll the target's metadata until every ``{topic: partitions}`` is visible; return the missing."""
+    view = admin.view_of(cluster)
+
     def still_missing(missing):
-        meta = list_topics(cluster)
+        meta = list_topics(view)
         return dict((t, n) for t, n in missing.items() if meta.get(t, {}).get("partitions", 0) < n)
 
-    return _poll_missing(cluster, dict(expected), seconds, still_missing)
+    return _poll_missing(view.cluster, dict(expected), seconds, still_missing)
 
 
 def wait_configs(cluster, changes, batch_size, seconds=30.0):
-    """Poll ``describe_configs`` until the brokers show every ``{topic: {key: {"after": value}}}``
-    change (``None``: the override is gone); return the topics still showing old values."""
-    topic_src = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    """Poll the topics' config descriptions until the brokers show every ``{topic: {key: {"after":
+    value}}}`` change (``None``: the override is gone); return the topics still showing old values."""
+    view = admin.view_of(cluster)
 
     def shows(entries, key, change):
         entry = entries.get(key)
         if change["after"] is None:
-            return entry is None or _source_value(entry) != topic_src
-        return entry is not None and entry.value == change["after"]
+            return entry is None or entry["source"] != TOPIC_LEVEL
+        return entry is not None and entry["value"] == change["after"]
 
     def still_missing(missing):
-        ok = cluster.results(submit_describe_configs(cluster, list(missing), batch_size)[0],
-                             "describe topic configs")[0]
+        ok = admin.topic_config_entries(view, list(missing), batch_size)[0]
         return dict((topic, keys) for topic, keys in missing.items()
                     if topic not in ok or not all(shows(ok[topic], k, c) for k, c in keys.items()))
 
-    return _poll_missing(cluster, dict(changes), seconds, still_missing)
+    return _poll_missing(view.cluster, dict(changes), seconds, still_missing)
 
 
 def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=30.0, described=None):
     """The whole step: check the two clusters are two, read both, plan, validate, apply.
-    Returns ``(result, diff)``.
+    Returns ``(result, diff)``. ``source`` / ``target``: :class:`connection.Cluster` or
+    :class:`admin.ClusterView`.
 
     First of all (before anything else is read or written) ``admin.ensure_distinct`` compares the
     clusters' ids; ``described`` is its ``(source, target)`` return value when the caller already
@@ -667,6 +644,8 @@ def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=3
     def lap(name):
         timings[name] = round(clock.elapsed() - sum(v for v in timings.values() if not isinstance(v, dict)), 3)
 
+    # one admin layer: every read of either cluster goes through its ClusterView
+    source, target = admin.view_of(source), admin.view_of(target)
     if described is None:
         described = admin.ensure_distinct(source, target)
     target_info = described[1]
@@ -704,7 +683,7 @@ def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=3
             invalid=p.errors, **dict((k, v) for k, v in result.items() if k != "warnings"))
     diff = p.diff(tgt)
     if p.changes:
-        result.update(apply(target, p, check_mode=check_mode, timeout=timeout))
+        result.update(apply(target.cluster, p, check_mode=check_mode, timeout=timeout))
         lap("apply")
         if not check_mode and wait_timeout and result["created"] + result["expanded"] + result["altered"]:
             wait = Deadline(wait_timeout)

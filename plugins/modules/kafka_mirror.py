@@ -463,7 +463,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kafkaops.migration.plugins.module_utils import args
-from ansible_collections.kafkaops.migration.plugins.module_utils.admin import ensure_distinct
+from ansible_collections.kafkaops.migration.plugins.module_utils.admin import ensure_distinct, view_of
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.mirror import (
     MIRROR_OPTION_SPEC,
@@ -485,15 +485,6 @@ def argument_spec():
     return spec
 
 
-def mm2_params(params):
-    """The module's params as the mirrormaker2 engine reads them (its selection keys are the old option names)."""
-    # TODO(admin): mm2.py reads topic_patterns / exclude_patterns; once it reads include / exclude, drop this.
-    out = dict(params)
-    out["topic_patterns"] = list(params.get("include") or [])
-    out["exclude_patterns"] = list(params.get("exclude") or [])
-    return out
-
-
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     deadline = Deadline(module.params["timeout"])
@@ -508,15 +499,16 @@ def main():
         except KafkaOpsError as exc:
             module.fail_json(msg=exc.msg, **exc.details)
     source, target = args.clusters(module, ["source", "target"], deadline)
+    views = view_of(source), view_of(target)  # the admin layer's reads (each cluster described once)
     try:
         # One cluster given twice (two spellings of its address) is refused before anything else.
-        ensure_distinct(source, target)
+        ensure_distinct(*views)
         if engine == "mirrormaker2":
-            result = run_mirrormaker2(mm2_params(module.params), source, target, deadline, module.check_mode)
+            result = run_mirrormaker2(module.params, source, target, deadline, module.check_mode)
         else:
             if params.get("progress_file"):
                 params["progress_file"] = os.path.abspath(params["progress_file"])
-            result = run_mirror(params, source, target, deadline, check_mode=module.check_mode, distinct_checked=True)
+            result = run_mirror(params, views[0], views[1], deadline, check_mode=module.check_mode, distinct_checked=True)
     except KafkaOpsError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     for warning in result.get("warnings") or []:

@@ -377,3 +377,59 @@ def test_unmatched_include_patterns_are_named():
     assert opts.unmatched_includes(["orders.eu", "payments", "other"]) == ["ordres"]
     assert SyncOptions().unmatched_includes([]) == []          # not given: nothing to warn about
     assert SyncOptions(include=[]).unmatched_includes(["a"]) == []
+
+
+# -- the reads' plumbing (no Kafka: the reads themselves are exercised by the integration tests) -------
+
+def test_both_clusters_are_read_at_once_and_a_failure_is_raised():
+    import threading
+    from ansible_collections.kafkaops.migration.plugins.module_utils.topics import _at_once
+    both = threading.Barrier(2, timeout=5)  # each read waits for the other: they only pass together
+
+    def read(value):
+        def run():
+            both.wait()
+            return value
+        return run
+
+    out = _at_once({"source": read("s"), "target": read("t")})
+    assert out["source"][0] == "s" and out["target"][0] == "t"
+    assert all(seconds >= 0 for _res, seconds in out.values())
+
+    def broken():
+        raise KafkaOpsError("target cluster (x): describe topic configs failed: boom")
+
+    with pytest.raises(KafkaOpsError, match="boom"):
+        _at_once({"source": lambda: "s", "target": broken})
+
+
+def test_config_sources_are_kafka_names_whatever_the_client_gives():
+    from confluent_kafka.admin import ConfigSource
+    from ansible_collections.kafkaops.migration.plugins.module_utils.topics import TOPIC_LEVEL, _wanted_sources
+    assert admin._config_source_name(ConfigSource.DYNAMIC_TOPIC_CONFIG) == TOPIC_LEVEL
+    assert admin._config_source_name(ConfigSource.STATIC_BROKER_CONFIG.value) == "STATIC_BROKER_CONFIG"
+    assert _wanted_sources(["topic"]) == {TOPIC_LEVEL}
+    assert _wanted_sources(["topic", "broker"]) == {TOPIC_LEVEL, "DYNAMIC_BROKER_CONFIG", "DYNAMIC_DEFAULT_BROKER_CONFIG",
+                                                    "STATIC_BROKER_CONFIG"}
+
+
+def test_waiting_for_the_brokers_stops_when_shown_and_is_bounded_otherwise():
+    import time
+    from ansible_collections.kafkaops.migration.plugins.module_utils.connection import Cluster
+    from ansible_collections.kafkaops.migration.plugins.module_utils.topics import _poll_missing
+    cluster = Cluster({"bootstrap_servers": ["127.0.0.1:1"]}, "target")  # never connects here
+    calls = []
+
+    def one_less(missing):
+        calls.append(sorted(missing))
+        return dict(list(missing.items())[1:])
+
+    assert _poll_missing(cluster, {"a": 1, "b": 1}, 30.0, one_less) == []
+    assert calls == [["a", "b"], ["b"]]
+
+    def failing(missing):  # a failed read counts as nothing new seen, until the bound
+        raise KafkaOpsError("target cluster: list topics failed")
+
+    start = time.monotonic()
+    assert _poll_missing(cluster, {"a": 1}, 0.5, failing) == ["a"]
+    assert time.monotonic() - start < 2.0
