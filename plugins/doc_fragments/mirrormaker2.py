@@ -20,8 +20,8 @@ options:
       - The Connect cluster must use the target cluster as its own Kafka cluster (its internal topics live
         there), because a source connector writes its records into the Connect cluster's Kafka cluster. The module
         checks this and fails otherwise.
-      - The copied topics are O(topics) and O(topic_patterns) minus O(exclude_patterns) (which extend
-        MirrorMaker 2's default C(topics.exclude) of internal topics).
+      - The copied topics are O(topics) and O(include) minus O(exclude) (which extend MirrorMaker 2's
+        default C(topics.exclude) of internal topics).
       - Topic names stay the same on the target (C(IdentityReplicationPolicy)); partitions, keys, values,
         headers and timestamps are copied as they are (C(ByteArrayConverter) for keys, values and headers).
         The source is read C(read_committed), so records of aborted transactions are never copied.

@@ -5,19 +5,35 @@
 
 Plain Python (no AnsibleModule here). :func:`sync_groups` does the whole job in three phases:
 
-1. **read** (batched, concurrent): the source groups' committed offsets, the target groups' state and
-   committed offsets, the target topics' partitions, and the target log start / end / timestamp
-   offsets of every partition involved (one ``list_offsets`` call per kind of offset);
+1. **read** (batched, concurrent, all through :class:`admin.ClusterView`: its one retry policy, its
+   one rule of what a missing topic is): the source groups' committed offsets (``require_stable``)
+   and states, the target groups' states and committed offsets, the target topics' partitions, and
+   the target log start / end / stable / timestamp offsets of every partition involved (one
+   ListOffsets call per kind of offset, one per distinct timestamp);
 2. **plan and validate**: the wanted offset of every (group, topic, partition) from its policy
    (:func:`plan_partition`); any bad input, missing topic, untranslatable offset or offset outside the
    target log is collected, and if there is one, the task fails *before anything is altered*;
 3. **alter**: one ``alter_consumer_group_offsets`` call per changed group (the API takes one group
-   per call), all issued at once, results collected per group. Only partitions whose committed offset
-   differs are written, so a second run changes nothing.
+   per call), all issued at once, results collected per group.
+
+Never rewind: only partitions the target group has **no** committed offset for are written. A
+partition the target group already committed (its consumers ran on the target, or an earlier sync
+placed it) is ``kept`` as it is and reported with both offsets (``current_offset``, and the
+``offset`` the policy gives), unless the group (or the module) says ``overwrite``: then a partition
+whose offset differs is ``overwritten``. So a second run changes nothing, and a run after the cutover
+never moves the new consumers back (or forward past records they have not processed). Planning
+problems of kept partitions are warnings, not failures: nothing is written there.
 
 Groups with active members on the target are never altered (Kafka refuses it, and forcing it would
-race the members' own commits): they are skipped and reported, or fail the task with
-``fail_on_active``.
+race the members' own commits): they are listed in ``active_groups`` (status ``skipped_active``), or
+fail the task with ``fail_on_active``.
+
+Check mode previews a fresh set-up: a wanted topic missing on the target but present on the source is
+planned as topic sync would create it (the source's partition count, an empty log: start = end =
+stable = 0, no record for any timestamp), each row marked ``target_topic_missing`` (outside check mode
+a missing topic fails the task before anything changes). With policy ``translate`` and no offset map
+yet (the copy has not run), check mode plans each partition's fallback and warns; the real run needs
+the map.
 
 Policies (per group, per group and topic):
 
@@ -36,28 +52,23 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import errno
 import re
 import time
 
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import HAS_CONFLUENT_KAFKA, KafkaOpsError
-from ansible_collections.kafkaops.migration.plugins.module_utils import offsetmap
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin, offsetmap
+from ansible_collections.kafkaops.migration.plugins.module_utils.admin import view_of
 
 if HAS_CONFLUENT_KAFKA:
-    from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaError, TopicCollection, TopicPartition
-    from confluent_kafka.admin import OffsetSpec
+    from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, TopicPartition
 
 POLICIES = ("earliest", "latest", "translate", "timestamp")
 FALLBACKS = ("earliest", "latest", "fail")
 
 # Group states in which the group has no members and its offsets may be altered.
 _IDLE_STATES = ("EMPTY", "DEAD", "UNKNOWN")
-# Per-item errors worth asking again for (the group coordinator moving or loading). Local time-outs
-# are not retried: after a timed-out group request librdkafka may abort the process when the late
-# answer arrives (librdkafka issue 4605), so the task fails at once with a clear message instead.
-_RETRIABLE = ("NOT_COORDINATOR", "COORDINATOR_LOAD_IN_PROGRESS", "COORDINATOR_NOT_AVAILABLE")
 _LEGAL_TOPIC = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
-# Groups of this collection's own clients (the copy's reader, probes): never synced by discovery.
-INTERNAL_GROUP_PREFIXES = ("kafkaops-migration-", "kafkaops-mirror-")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -159,16 +170,30 @@ class Rule:
 
 
 class GroupRequest:
-    """One group to sync: its topics (None = those the source group committed) and rules."""
+    """One group to sync: its topics (None = those the source group committed), rules, and whether
+    partitions it already committed on the target may be overwritten."""
 
-    def __init__(self, name, topics, rule, topic_rules):
+    def __init__(self, name, topics, rule, topic_rules, overwrite=False):
         self.name = name
         self.topics = topics
         self.rule = rule
         self.topic_rules = topic_rules
+        self.overwrite = overwrite
 
     def rule_for(self, topic):
         return self.topic_rules.get(topic, self.rule)
+
+
+def default_overwrite_of(params, errors=None):
+    """The module-level ``overwrite`` (default false); a non-boolean is an error."""
+    value = params.get("overwrite")
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        if errors is not None:
+            errors.append("overwrite must be true or false, got %r" % (value,))
+        return False
+    return value
 
 
 def normalize_request(params):
@@ -184,6 +209,7 @@ def normalize_request(params):
         errors.append(str(exc))
         default_ts = None
     default = Rule(params.get("policy") or "earliest", default_ts, params.get("fallback") or "earliest")
+    default_overwrite = default_overwrite_of(params, errors)
     if params.get("groups") is None:
         default.check("options", errors)
         pattern = params.get("group_pattern")
@@ -230,7 +256,13 @@ def normalize_request(params):
             if topics is not None and tname not in topics:
                 errors.append("group %r: topic_policies names topic %r, which is not in its topics" % (name, tname))
             topic_rules[tname] = rule.merged(tentry, "group %r topic %r" % (name, tname), errors)
-        requests.append(GroupRequest(name, topics, rule, topic_rules))
+        overwrite = entry.get("overwrite")
+        if overwrite is None:
+            overwrite = default_overwrite
+        elif not isinstance(overwrite, bool):
+            errors.append("group %r: overwrite must be true or false, got %r" % (name, overwrite))
+            overwrite = False
+        requests.append(GroupRequest(name, topics, rule, topic_rules, overwrite))
     if not requests and not errors:
         errors.append("groups is empty: name at least one group, or omit groups to sync every source group")
     return requests, default, errors
@@ -342,6 +374,48 @@ def check_in_log(offset, bounds):
     return None
 
 
+# Partition statuses (``groups[].partitions[].status``).
+SET, KEPT, UNCHANGED, OVERWRITTEN = "set", "kept", "unchanged", "overwritten"
+WOULD_BE_CREATED = "would be created by topic sync"
+
+
+def partition_status(current, offset, overwrite):
+    """``(status, changed)`` of one partition: never rewind, never move what the target committed.
+
+    ``set``          no committed offset on the target: written;
+    ``kept``         the target group already committed it and ``overwrite`` is off: left as it is
+                     (whether or not the policy's offset differs);
+    ``unchanged``    ``overwrite`` is on and the committed offset already is the policy's;
+    ``overwritten``  ``overwrite`` is on and the committed offset differs: written.
+    """
+    if current is None:
+        return SET, True
+    if not overwrite:
+        return KEPT, False
+    if offset == current:
+        return UNCHANGED, False
+    return OVERWRITTEN, True
+
+
+def empty_log_bounds(timestamps=()):
+    """The bounds of a partition topic sync would create: an empty log (no record for any time)."""
+    return {"start": 0, "end": 0, "stable": 0, "at": dict((ts, -1) for ts in timestamps)}
+
+
+def plan_without_map(rule, source_offset, bounds):
+    """Check-mode plan of a ``translate`` partition that cannot be translated yet (no offset map, or
+    the target topic does not exist yet): the fallback, as :func:`plan_partition` names it.
+
+    With fallback ``fail`` a partition without a source commit is an error (the real run fails
+    there too); one with a source commit is ``(None, "translate-pending")``: only the copy can say.
+    """
+    if rule.fallback == "fail":
+        if source_offset is None:
+            raise PartitionError("the source group has no committed offset here and fallback is fail")
+        return None, "translate-pending"
+    return plan_partition(Rule(rule.fallback), None, bounds)[0], "fallback-" + rule.fallback
+
+
 def group_diff(rows):
     """``{topic: {partition: offset}}`` before (current) and after (new) of one group's rows."""
     before, after = {}, {}
@@ -353,153 +427,73 @@ def group_diff(rows):
 
 
 # ---------------------------------------------------------------------------------------------
-# Batched reads
+# Reads: everything through admin.ClusterView (one retry policy, one unknown-topic rule)
 # ---------------------------------------------------------------------------------------------
-def _collect(cluster, submit, keys, what, attempts=4):
-    """Run a per-item batch call; retry items that failed with a retriable error. ``(ok, errors)``."""
-    ok, errors = {}, {}
-    pending = list(keys)
-    for attempt in range(attempts):
-        if not pending:
-            break
-        try:
-            futures = submit(pending)
-        except Exception as exc:
-            raise cluster.fail(what, exc)
-        got, failed = cluster.results(futures, what)
-        ok.update(got)
-        errors = dict((k, v) for k, v in errors.items() if k not in got)
-        errors.update(failed)
-        pending = [k for k, v in failed.items() if any(code in v for code in _RETRIABLE)]
-        if pending and attempt + 1 < attempts:
-            time.sleep(min(0.5 * (attempt + 1), max(cluster.timeout(2.0) - 0.1, 0.01)))
-    return ok, errors
+def source_groups(view, pattern=None):
+    """``(group ids, warnings)``: the cluster's consumer groups matching ``pattern`` (``re.search``),
+    the groups of this collection's own clients left out (:func:`admin.select_groups`).
 
-
-def list_source_groups(cluster, pattern=None):
-    """Ids of the cluster's consumer groups, filtered by a regular expression (``re.search``).
-
-    The groups of this collection's own clients (:data:`INTERNAL_GROUP_PREFIXES`) are left out.
+    A listing that some broker could not answer is named in the warnings: its groups may be missing.
     """
-    fut = cluster.admin.list_consumer_groups(**cluster.request_kwargs())
-    res = cluster.result(fut, "list consumer groups")
-    ids = sorted(g.group_id for g in res.valid if not g.group_id.startswith(INTERNAL_GROUP_PREFIXES))
-    if pattern:
-        rx = re.compile(pattern)
-        ids = [g for g in ids if rx.search(g)]
-    return ids
-
-
-def committed_offsets(cluster, groups, require_stable=False):
-    """``{group: {(topic, partition): offset}}`` of committed offsets (one call per group, concurrent)."""
-    def submit(names):
-        futures = {}
-        kwargs = cluster.request_kwargs()
-        if require_stable:
-            kwargs["require_stable"] = True
-        for g in names:
-            futures.update(cluster.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)], **kwargs))
-        return futures
-
-    ok, errors = _collect(cluster, submit, groups, "list consumer group offsets")
+    ids, errors = view.list_groups()
+    warnings = []
     if errors:
-        raise KafkaOpsError("%s: listing committed offsets failed: %s" % (
-            cluster, "; ".join("%s: %s" % kv for kv in sorted(errors.items()))), groups=sorted(errors))
-    out = {}
-    for g, res in ok.items():
-        offsets = {}
-        for tp in res.topic_partitions or []:
-            if tp.error is None and tp.offset >= 0:
-                offsets[(tp.topic, tp.partition)] = tp.offset
-        out[g] = offsets
-    return out
+        warnings.append("%s: listing consumer groups was incomplete, groups of the brokers that failed are not synced: %s"
+                        % (view, "; ".join(errors[:5])))
+    return admin.select_groups(ids, pattern), warnings
 
 
-def describe_groups(cluster, groups):
-    """``{group: {"state": str, "members": int, "type": str}}`` (one batched call)."""
-    def submit(names):
-        return cluster.admin.describe_consumer_groups(list(names), **cluster.request_kwargs())
+def bounds_kinds(tps, timestamps=None):
+    """``{kind: [(topic, partition), ...]}``: the ListOffsets calls the bounds of ``tps`` need.
 
-    ok, errors = _collect(cluster, submit, groups, "describe consumer groups")
-    out = {}
-    for g in groups:
-        if g in ok:
-            d = ok[g]
-            out[g] = {"state": _name(d.state), "members": len(d.members or []), "type": _name(getattr(d, "type", None))}
-        elif "GROUP_ID_NOT_FOUND" in errors.get(g, ""):
-            out[g] = {"state": "DEAD", "members": 0, "type": None}
-        else:
-            raise KafkaOpsError("%s: describing group %r failed: %s" % (cluster, g, errors.get(g)))
-    return out
-
-
-def _name(value):
-    if value is None:
-        return None
-    return getattr(value, "name", str(value))
-
-
-def topic_partitions(cluster, topics):
-    """``({topic: partition count}, [missing topics])`` from one describe_topics call."""
-    if not topics:
-        return {}, []
-
-    def submit(names):
-        return cluster.admin.describe_topics(TopicCollection(list(names)), **cluster.request_kwargs())
-
-    ok, errors = _collect(cluster, submit, topics, "describe topics")
-    counts = dict((t, len(d.partitions)) for t, d in ok.items())
-    missing = []
-    for t, text in errors.items():
-        if "UNKNOWN_TOPIC" in text:
-            missing.append(t)
-        else:
-            raise KafkaOpsError("%s: describing topic %r failed: %s" % (cluster, t, text))
-    return counts, sorted(missing)
-
-
-def partition_bounds(cluster, tps, timestamps=None):
-    """``{(topic, partition): {"start", "end", "stable", "at": {timestamp: offset}}}`` of partitions.
-
-    ``timestamps`` is ``{(topic, partition): set of timestamps (ms)}``. One list_offsets call per
-    kind of offset (log start, high watermark, last stable offset, and one per distinct timestamp),
-    all issued before any is awaited.
+    Log start, high watermark and last stable offset of every partition, and one ``("at", ms)`` per
+    distinct timestamp for the partitions whose rule asks for it (``timestamps``:
+    ``{(topic, partition): set of ms}``).
     """
     tps = sorted(set(tps))
     if not tps:
         return {}
-    timestamps = timestamps or {}
-    kwargs = cluster.request_kwargs()
-    calls = [("start", OffsetSpec.earliest(), IsolationLevel.READ_UNCOMMITTED, tps),
-             ("end", OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED, tps),
-             ("stable", OffsetSpec.latest(), IsolationLevel.READ_COMMITTED, tps)]
-    by_ts = {}
-    for tp, stamps in timestamps.items():
+    wanted = {"start": tps, "end": tps, "stable": tps}
+    for tp, stamps in (timestamps or {}).items():
         for ts in stamps:
-            by_ts.setdefault(ts, []).append(tp)
-    for ts, members in sorted(by_ts.items()):
-        calls.append((("at_time", ts), OffsetSpec.for_timestamp(ts), IsolationLevel.READ_UNCOMMITTED, sorted(members)))
-    futures = {}
-    for kind, spec, isolation, members in calls:
-        request = dict((TopicPartition(t, p), spec) for t, p in members)
-        try:
-            futs = cluster.admin.list_offsets(request, isolation_level=isolation, **kwargs)
-        except Exception as exc:
-            raise cluster.fail("list offsets", exc)
-        for tp, fut in futs.items():
-            futures[(kind, tp.topic, tp.partition)] = fut
-    ok, errors = cluster.results(futures, "list offsets")
-    if errors:
-        first = sorted(errors.items())[:5]
-        raise KafkaOpsError("%s: listing offsets failed for %d partition(s): %s" % (
-            cluster, len(errors), "; ".join("%s %s:%d: %s" % (k[0], k[1], k[2], v) for k, v in first)))
-    out = dict((tp, {"at": {}}) for tp in tps)
-    for (kind, topic, partition), info in ok.items():
-        if isinstance(kind, tuple):
-            out[(topic, partition)]["at"][kind[1]] = info.offset
-        else:
-            out[(topic, partition)][kind] = info.offset
+            wanted.setdefault(("at", ts), []).append(tp)
+    for kind in wanted:
+        wanted[kind] = sorted(set(wanted[kind]))
+    return wanted
+
+
+def bounds_from(tps, offsets):
+    """``{(topic, partition): {"start", "end", "stable", "at": {ms: offset}}}`` from ``{kind: {tp: offset}}``."""
+    out = dict((tp, {"at": {}}) for tp in sorted(set(tps)))
+    for kind, by_tp in offsets.items():
+        for tp, offset in by_tp.items():
+            if isinstance(kind, tuple):
+                out[tp]["at"][kind[1]] = offset
+            else:
+                out[tp][kind] = offset
     return out
+
+
+def partition_bounds(view, tps, timestamps=None):
+    """The bounds (:func:`bounds_from`) of target partitions: one ListOffsets call per kind of offset
+    (:func:`bounds_kinds`: start, end, stable, one per distinct timestamp), all in flight at once,
+    through :meth:`admin.ClusterView.offsets_of_kinds`. Any partition that cannot be read raises."""
+    wanted = bounds_kinds(tps, timestamps)
+    if not wanted:
+        return {}
+    kinds = [k for k in ("start", "end", "stable") if k in wanted] + sorted(k for k in wanted if isinstance(k, tuple))
+    offsets, errors = view.offsets_of_kinds(wanted, kinds)
+    if errors:
+        gone = sorted(set(tp[0] for (_kind, tp), text in errors.items() if admin.is_unknown_topic(text)))
+        first = sorted(errors.items(), key=lambda kv: str(kv[0]))[:5]
+        raise KafkaOpsError("%s: listing offsets failed for %d partition(s)%s: %s" % (
+            view, len(errors), " (topics %s no longer exist)" % ", ".join(gone) if gone else "",
+            "; ".join("%s %s:%d: %s" % (_kind_text(k[0]), k[1][0], k[1][1], v) for k, v in first)))
+    return bounds_from(tps, offsets)
+
+
+def _kind_text(kind):
+    return "at %s" % kind[1] if isinstance(kind, tuple) else kind
 
 
 def first_committed_records(cluster, windows):
@@ -555,16 +549,29 @@ def first_committed_records(cluster, windows):
     return out
 
 
+class OffsetMapMissing(KafkaOpsError):
+    """The offset map is not there (yet): its topic or file does not exist."""
+
+
 def load_offset_map(target, topic=None, path=None):
-    """The offset map from a checkpoint file (``path``) or the map topic on the target."""
+    """The offset map from a checkpoint file (``path``) or the map topic on the target.
+
+    Raises :class:`OffsetMapMissing` when the file or the topic does not exist (the copy has not
+    run), KafkaOpsError for anything else.
+    """
+    where = path or "topic %s" % (topic or offsetmap.DEFAULT_TOPIC)
     try:
         if path:
             return offsetmap.OffsetMap.from_file(path)
         return offsetmap.load_from_topic(target, topic or offsetmap.DEFAULT_TOPIC)
     except (IOError, OSError) as exc:
+        if getattr(exc, "errno", None) == errno.ENOENT:
+            raise OffsetMapMissing("cannot read offset_map_file %s: %s" % (path, exc))
         raise KafkaOpsError("cannot read offset_map_file %s: %s" % (path, exc))
     except (ValueError, KeyError, TypeError) as exc:  # TranslationError, bad JSON, missing fields
-        raise KafkaOpsError("cannot use the offset map (%s): %s" % (path or "topic %s" % (topic or offsetmap.DEFAULT_TOPIC), exc))
+        if isinstance(exc, offsetmap.TranslationError) and "not found" in str(exc):
+            raise OffsetMapMissing("cannot use the offset map (%s): %s" % (where, exc))
+        raise KafkaOpsError("cannot use the offset map (%s): %s" % (where, exc))
 
 
 def alter_offsets(cluster, changes):
@@ -600,26 +607,31 @@ def sync_groups(source, target, params, check_mode=False):
     """Plan, validate and (unless ``check_mode``) apply; return the result dict or raise KafkaOpsError.
 
     ``params`` holds the module options: ``groups``, ``group_pattern``, ``policy``, ``timestamp``,
-    ``fallback``, ``offset_map_topic``, ``offset_map_file``, ``fail_on_active``.
+    ``fallback``, ``overwrite``, ``offset_map_topic``, ``offset_map_file``, ``fail_on_active``.
+    ``source`` and ``target`` are :class:`connection.Cluster` or :class:`admin.ClusterView`; the caller
+    has made sure they are two clusters (:func:`admin.ensure_distinct`).
     """
     requests, default, errors = normalize_request(params)
     if errors:
         raise KafkaOpsError("invalid options: %s" % "; ".join(errors), errors=errors)
+    source, target = view_of(source), view_of(target)
+    result = {"changed": False, "groups": [], "active_groups": [], "warnings": []}
     if requests is None:
-        names = list_source_groups(source, params.get("group_pattern"))
-        requests = [GroupRequest(n, None, default, {}) for n in names]
+        names, listing_warnings = source_groups(source, params.get("group_pattern"))
+        result["warnings"].extend(listing_warnings)
+        overwrite = default_overwrite_of(params)
+        requests = [GroupRequest(n, None, default, {}, overwrite) for n in names]
     names = [r.name for r in requests]
-    result = {"changed": False, "groups": [], "skipped": [], "warnings": []}
     if not names:
         result["warnings"].append("no source group matches group_pattern %r" % params.get("group_pattern"))
         return result
 
     # 1. read: source commits (stable: transactional commits settled), group states on both sides,
     # target commits.
-    source_committed = committed_offsets(source, names, require_stable=True)
-    source_states = describe_groups(source, names)
-    target_states = describe_groups(target, names)
-    target_committed = committed_offsets(target, names)
+    source_committed = source.committed(names, require_stable=True)
+    source_states = source.groups(names)
+    target_states = target.groups(names)
+    target_committed = target.committed(names)
 
     # 2. which topics, which rules; the offset map when any rule translates.
     wanted_topics = {}
@@ -634,8 +646,17 @@ def sync_groups(source, target, params, check_mode=False):
                 result["warnings"].append("source group %r has no committed offsets: left alone" % req.name)
     uses_translate = any(req.rule_for(t).policy == "translate" for req in requests for t in wanted_topics[req.name])
     omap = None
+    map_missing = False
     if uses_translate:
-        omap = load_offset_map(target, params.get("offset_map_topic"), params.get("offset_map_file"))
+        try:
+            omap = load_offset_map(target.cluster, params.get("offset_map_topic"), params.get("offset_map_file"))
+        except OffsetMapMissing as exc:
+            if not check_mode:
+                raise
+            map_missing = True
+            result["warnings"].append(
+                "%s: the copy has not run yet, so partitions with policy translate are planned with their fallback "
+                "in this check-mode run; the real run needs the offset map (run the copy first)" % exc.msg)
 
     def target_topic_of(topic):
         if omap is not None:
@@ -645,8 +666,28 @@ def sync_groups(source, target, params, check_mode=False):
         return topic
 
     all_target_topics = sorted(set(target_topic_of(t) for ts in wanted_topics.values() for t in ts))
-    counts, missing = topic_partitions(target, all_target_topics)
+    counts, missing = target.partitions(all_target_topics)
+    # Check mode previews a fresh set-up: a topic topic sync would create (it exists on the source)
+    # is planned with the source's partition count and an empty log.
+    planned = {}
+    if check_mode and missing:
+        sources_of = {}
+        for ts in wanted_topics.values():
+            for t in ts:
+                if target_topic_of(t) in missing:
+                    sources_of.setdefault(target_topic_of(t), set()).add(t)
+        source_counts, _gone = source.partitions(sorted(set(s for ss in sources_of.values() for s in ss)))
+        for t in missing:
+            have = sorted(source_counts[s] for s in sources_of.get(t, ()) if s in source_counts)
+            if have:
+                planned[t] = have[-1]
+                counts[t] = have[-1]
+                result["warnings"].append(
+                    "topic %r does not exist on the target: planned as topic sync would create it (%d partitions from "
+                    "the source, an empty log); every partition of it %s" % (t, have[-1], WOULD_BE_CREATED))
     for t in missing:
+        if t in planned:
+            continue
         users = sorted(r.name for r in requests if t in [target_topic_of(x) for x in wanted_topics[r.name]])
         problems.append("topic %r does not exist on the target (groups %s)" % (t, ", ".join(users)))
 
@@ -656,6 +697,7 @@ def sync_groups(source, target, params, check_mode=False):
     for req in requests:
         rows = []
         committed = source_committed[req.name]
+        current = target_committed.get(req.name, {})
         for topic in wanted_topics[req.name]:
             ttopic = target_topic_of(topic)
             if ttopic not in counts:
@@ -668,58 +710,78 @@ def sync_groups(source, target, params, check_mode=False):
                                 % (req.name, extra, topic, ttopic, nparts))
             for p in range(nparts):
                 row = {"topic": ttopic, "partition": p, "policy": rule.policy,
-                       "source_offset": committed.get((topic, p)), "_rule": rule, "_source_topic": topic}
+                       "source_offset": committed.get((topic, p)), "current_offset": current.get((ttopic, p)),
+                       "fallback": False, "_rule": rule, "_source_topic": topic}
                 if ttopic != topic:
                     row["source_topic"] = topic
+                if ttopic in planned:
+                    row["target_topic_missing"] = True
+                    row["note"] = WOULD_BE_CREATED
                 if rule.policy == "timestamp":
                     timestamps.setdefault((ttopic, p), set()).add(rule.timestamp)
                 rows.append(row)
         rows_by_group[req.name] = rows
-    bounds = partition_bounds(target, [(r["topic"], r["partition"]) for rows in rows_by_group.values() for r in rows],
-                              timestamps)
+    bounds = partition_bounds(target, [(r["topic"], r["partition"]) for rows in rows_by_group.values() for r in rows
+                                       if r["topic"] not in planned],
+                              dict((tp, ts) for tp, ts in timestamps.items() if tp[0] not in planned))
+    for t in planned:
+        for p in range(planned[t]):
+            bounds[(t, p)] = empty_log_bounds(timestamps.get((t, p), ()))
 
-    # Translations the offset map alone cannot settle: look at the source log once for all of them.
+    def writable(req, row):
+        return row["current_offset"] is None or req.overwrite
+
+    # Translations the offset map alone cannot settle: look at the source log once for all of them
+    # (only for partitions that may be written: a kept partition needs no translation).
     windows = {}
     if omap is not None:
         for req in requests:
             for row in rows_by_group[req.name]:
-                if row["_rule"].policy == "translate":
+                if row["_rule"].policy == "translate" and row["topic"] not in planned and writable(req, row):
                     w = source_check_window(omap, row["_source_topic"], row["partition"], row["source_offset"])
                     if w is not None:
                         row["_window"] = (row["_source_topic"], row["partition"], w[1], w[2])
                         windows[row["_window"]] = True
-    found = first_committed_records(source, sorted(windows))
+    found = first_committed_records(source.cluster, sorted(windows))
 
-    # 3. plan and validate every partition.
+    # 3. plan and validate every partition. A partition that is kept is never written: what its
+    # plan says is reported (and warned about when it cannot be planned), never a failure.
     for req in requests:
-        rows = rows_by_group[req.name]
-        current = target_committed.get(req.name, {})
-        for row in rows:
+        for row in rows_by_group[req.name]:
             tp = (row["topic"], row["partition"])
             b = dict(bounds[tp])
-            if row["_rule"].policy == "timestamp":
-                b["at_time"] = b["at"].get(row["_rule"].timestamp)
-            row["current_offset"] = current.get(tp)
+            rule = row["_rule"]
+            if rule.policy == "timestamp":
+                b["at_time"] = b["at"].get(rule.timestamp)
             row["log_start"], row["log_end"] = b["start"], b["end"]
+            where = "group %r %s:%d" % (req.name, row["topic"], row["partition"])
             try:
-                offset, how = plan_partition(row["_rule"], row["source_offset"], b, omap, row["_source_topic"],
-                                             row["partition"], found.get(row.get("_window"), UNCHECKED))
+                if rule.policy == "translate" and (map_missing or row["topic"] in planned):
+                    if map_missing:
+                        row["offset_map_missing"] = True
+                    offset, how = plan_without_map(rule, row["source_offset"], b)
+                else:
+                    offset, how = plan_partition(rule, row["source_offset"], b, omap, row["_source_topic"],
+                                                 row["partition"], found.get(row.get("_window"), UNCHECKED))
+                outside = check_in_log(offset, b) if offset is not None else None
             except PartitionError as exc:
-                problems.append("group %r %s:%d: %s" % (req.name, row["topic"], row["partition"], exc))
-                row["offset"], row["how"] = None, "error"
-                continue
+                offset, how, outside = None, "error", str(exc)
             row["offset"], row["how"] = offset, how
             row["fallback"] = how.startswith("fallback-")
-            outside = check_in_log(offset, b)
+            row["status"], row["changed"] = partition_status(row["current_offset"], offset, req.overwrite)
             if outside:
-                problems.append("group %r %s:%d: %s" % (req.name, row["topic"], row["partition"], outside))
-            row["changed"] = offset != row["current_offset"]
+                row["error"] = outside
+                if row["status"] == KEPT:
+                    result["warnings"].append("%s: kept at %d (committed on the target); the policy cannot place it: %s"
+                                              % (where, row["current_offset"], outside))
+                else:
+                    problems.append("%s: %s" % (where, outside))
 
     if problems:
         raise KafkaOpsError("nothing was changed: %s" % _summary(problems), problems=problems,
                             groups=_public_groups(requests, rows_by_group, source_states, target_states))
 
-    # Active groups: skipped (or the task fails) before anything is altered.
+    # Active groups: left alone (or the task fails) before anything is altered.
     active = []
     for req in requests:
         st = target_states[req.name]
@@ -727,19 +789,23 @@ def sync_groups(source, target, params, check_mode=False):
             active.append(req.name)
     if active and params.get("fail_on_active"):
         raise KafkaOpsError("nothing was changed: group(s) %s have active members on the target; stop their consumers first"
-                            % ", ".join(sorted(active)), active=sorted(active),
+                            % ", ".join(sorted(active)), active_groups=sorted(active),
                             groups=_public_groups(requests, rows_by_group, source_states, target_states))
     for req in requests:
         st = source_states[req.name]
-        if st["members"] > 0 and any(r["policy"] == "translate" for r in rows_by_group[req.name]):
+        if st["members"] > 0 and any(r["policy"] == "translate" and r["changed"] for r in rows_by_group[req.name]):
             result["warnings"].append("group %r still has %d active member(s) on the source: its committed offsets may "
                                       "move on after this translation" % (req.name, st["members"]))
 
     changes = {}
     for req in requests:
+        rows = rows_by_group[req.name]
         if req.name in active:
+            for r in rows:
+                if r["changed"]:
+                    r["status"], r["changed"] = "skipped_active", False
             continue
-        rows = [r for r in rows_by_group[req.name] if r["changed"]]
+        rows = [r for r in rows if r["changed"]]
         if rows:
             changes[req.name] = [(r["topic"], r["partition"], r["offset"]) for r in rows]
 
@@ -752,12 +818,12 @@ def sync_groups(source, target, params, check_mode=False):
         else:
             g["status"] = "unchanged"
     result["groups"] = groups_out
-    result["skipped"] = sorted(active)
+    result["active_groups"] = sorted(active)
     result["changed"] = bool(changes)
     result["diff"] = _diff(groups_out, changes)
 
     if changes and not check_mode:
-        done, failed = alter_offsets(target, changes)
+        done, failed = alter_offsets(target.cluster, changes)
         for g in groups_out:
             if g["name"] in failed:
                 g["status"] = "failed"
@@ -766,7 +832,8 @@ def sync_groups(source, target, params, check_mode=False):
             raise KafkaOpsError("altering offsets failed for group(s) %s (groups %s were altered): %s" % (
                 ", ".join(sorted(failed)), ", ".join(done) or "none",
                 "; ".join("%s: %s" % kv for kv in sorted(failed.items()))),
-                changed=bool(done), groups=groups_out, altered=done, failed=sorted(failed))
+                changed=bool(done), groups=groups_out, altered=done, failed_groups=sorted(failed),
+                active_groups=sorted(active))
     return result
 
 
@@ -782,17 +849,37 @@ def _public_groups(requests, rows_by_group, source_states, target_states):
     out = []
     for req in requests:
         rows = []
+        kept = 0
         for r in rows_by_group.get(req.name, []):
             rows.append(dict((k, v) for k, v in r.items() if not k.startswith("_")))
+            kept += r.get("status") == KEPT
         out.append({"name": req.name,
                     "source_state": source_states.get(req.name, {}).get("state"),
                     "target_state": target_states.get(req.name, {}).get("state"),
                     "target_members": target_states.get(req.name, {}).get("members"),
+                    "overwrite": req.overwrite,
+                    "kept_partitions": kept,
                     "partitions": rows})
     return out
 
 
+def kept_text(groups_out, limit=50):
+    """The ``--diff`` text for partitions kept at an offset other than the policy's (not changed)."""
+    lines = []
+    for g in groups_out:
+        for r in g["partitions"]:
+            if r.get("status") == KEPT and r.get("offset") != r.get("current_offset"):
+                lines.append("  %s %s:%d kept at %d (not changed; the policy gives %s; overwrite: true rewrites it)\n" % (
+                    g["name"], r["topic"], r["partition"], r["current_offset"],
+                    "no offset" if r.get("offset") is None else r["offset"]))
+    if not lines:
+        return None
+    more = "  ... and %d more\n" % (len(lines) - limit) if len(lines) > limit else ""
+    return "partitions already committed on the target, left as they are:\n" + "".join(lines[:limit]) + more
+
+
 def _diff(groups_out, changes):
+    """Before/after of the partitions written; kept partitions (not changed) in ``prepared`` text."""
     before, after = {}, {}
     for g in groups_out:
         if g["name"] not in changes:
@@ -800,4 +887,8 @@ def _diff(groups_out, changes):
         changed_rows = [r for r in g["partitions"] if r.get("changed")]
         b, a = group_diff(changed_rows)
         before[g["name"]], after[g["name"]] = b, a
-    return {"before": before, "after": after}
+    out = {"before": before, "after": after}
+    text = kept_text(groups_out)
+    if text:
+        out["prepared"] = text
+    return out

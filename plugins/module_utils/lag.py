@@ -64,6 +64,19 @@ import re
 import tempfile
 import time
 
+from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
+    BEHIND,
+    DRAINED,
+    ISOLATION_LEVELS,
+    OPEN_TRANSACTION,
+    UNKNOWN,
+    ProbeFacts,
+    Selection,
+    lag_status,
+    reachable_end,
+    satisfied,
+    view_of,
+)
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import (
     HAS_CONFLUENT_KAFKA,
     KafkaOpsError,
@@ -71,23 +84,10 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.connection impo
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline, poll
 
 if HAS_CONFLUENT_KAFKA:
-    from confluent_kafka import (
-        ConsumerGroupState,
-        ConsumerGroupTopicPartitions,
-        IsolationLevel,
-        KafkaError,
-        TopicCollection,
-        TopicPartition,
-    )
-    from confluent_kafka.admin import OffsetSpec
+    from confluent_kafka import KafkaError, TopicPartition
 
 UNTIL = ("drained", "idle")
-ISOLATION_LEVELS = ("read_committed", "read_uncommitted")
-
-DRAINED = "drained"
-BEHIND = "behind"
-OPEN_TRANSACTION = "open_transaction"
-UNKNOWN = "unknown"
+STATUSES = (DRAINED, BEHIND, OPEN_TRANSACTION, UNKNOWN)
 
 HISTORY_FORMAT = "kafkaops.migration.lag_history"
 HISTORY_VERSION = 1
@@ -96,82 +96,9 @@ _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 
 
 # ---------------------------------------------------------------------------------------------
-# The drained rule (pure)
+# The drained rule (pure): the collection's one lag definition lives in admin.py
 # ---------------------------------------------------------------------------------------------
-class ProbeFacts:
-    """What probes proved about partitions: offset ranges with nothing deliverable, deliverable offsets.
-
-    Keyed by ``(topic, partition)``. Only facts about offsets below the reach of the isolation level
-    are recorded; those never change (retention only removes records), so they hold for the whole wait.
-    """
-
-    def __init__(self, max_visible=64):
-        self._free = {}     # key -> sorted, merged list of [lo, hi)
-        self._visible = {}  # key -> sorted list of deliverable offsets
-        self._max_visible = max_visible
-
-    def add_free(self, key, lo, hi):
-        if hi <= lo:
-            return
-        spans = self._free.setdefault(key, [])
-        spans.append([lo, hi])
-        spans.sort()
-        merged = [spans[0]]
-        for s_lo, s_hi in spans[1:]:
-            if s_lo <= merged[-1][1]:
-                merged[-1][1] = max(merged[-1][1], s_hi)
-            else:
-                merged.append([s_lo, s_hi])
-        self._free[key] = merged
-
-    def add_visible(self, key, offset):
-        offs = self._visible.setdefault(key, [])
-        if offset not in offs:
-            offs.append(offset)
-            offs.sort()
-            del offs[:-self._max_visible]
-
-    def free_until(self, key, position):
-        """The largest ``h`` such that ``[position, h)`` is proven empty (``position`` if nothing is known)."""
-        for lo, hi in self._free.get(key, ()):
-            if lo <= position < hi:
-                return hi
-        return position
-
-    def visible_from(self, key, position):
-        """The first known deliverable offset ``>= position``, or None."""
-        for off in self._visible.get(key, ()):
-            if off >= position:
-                return off
-        return None
-
-
-def classify(position, log_end, reach, free_until=None, visible=None):
-    """The drained rule for one group on one partition; returns ``(status, lag, probe_from)``.
-
-    ``position``: the group's next offset (committed, or log start without a commit).
-    ``log_end``: the high watermark. ``reach``: the last offset the group's consumers can reach
-    (last stable offset for read_committed, else the high watermark). ``free_until``: ``h`` such that
-    ``[position, h)`` is proven to hold nothing deliverable. ``visible``: a known deliverable offset
-    ``>= position``. ``probe_from`` is the offset a probe must read from to decide, or None.
-    """
-    reach = min(reach, log_end)
-    advanced = position
-    if free_until is not None and free_until > advanced:
-        advanced = free_until
-    lag = max(log_end - advanced, 0)
-    if lag == 0:
-        return DRAINED, 0, None
-    if visible is not None and position <= visible < log_end and visible >= advanced:
-        return BEHIND, lag, None
-    if advanced >= reach:
-        # Only records of a transaction still open lie ahead: they may yet be committed.
-        return OPEN_TRANSACTION, lag, None
-    return UNKNOWN, lag, advanced
-
-
-def satisfied(lag, max_lag):
-    return lag is not None and lag <= max_lag
+classify = lag_status  # the name this module has always used
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,8 +124,11 @@ def write_json_atomic(path, doc):
         raise
 
 
-def validate_options(groups, topics, until, max_lag, interval, stable_for, isolation_level):
-    """Check the options beyond the argument spec; returns cleaned ``(groups, topics)``."""
+def validate_options(groups, topics, until, max_lag, interval, stable_for, isolation_level, include=None, exclude=None):
+    """Check the options beyond the argument spec; returns cleaned ``(groups, topics)``.
+
+    ``include`` / ``exclude``: the collection's selection vocabulary (:class:`admin.Selection`), checked here.
+    """
     groups = _unique(groups or [])
     topics = _unique(topics) if topics is not None else None
     if until not in UNTIL:
@@ -213,9 +143,12 @@ def validate_options(groups, topics, until, max_lag, interval, stable_for, isola
             raise KafkaOpsError("topics: %r is not a valid topic name" % (t,))
     if until == "drained" and not groups:
         raise KafkaOpsError("until=drained needs at least one group in groups")
+    Selection(include, exclude)  # a bad pattern fails here, naming its option
+    if include is not None and not include:
+        raise KafkaOpsError("include is empty, so no topic would be considered: omit it, or name the topics")
     if until == "idle":
-        if not topics:
-            raise KafkaOpsError("until=idle needs the topics to watch in topics")
+        if not topics and not include:
+            raise KafkaOpsError("until=idle needs the topics to watch in topics (exact names) or include (patterns)")
         if groups:
             raise KafkaOpsError("until=idle watches topics only; groups must not be given (use until=drained)")
     if max_lag is None or max_lag < 0:
@@ -244,54 +177,13 @@ def describe_groups(cluster, groups):
 
     Raises KafkaOpsError naming the unknown groups (no members and no committed offsets).
     """
-    futures = cluster.admin.describe_consumer_groups(groups, request_timeout=cluster.timeout())
-    ok, errors = cluster.results(futures, "describe consumer groups")
-    unknown, out = [], {}
-    for group in groups:
-        if group in errors:
-            if "GROUP_ID_NOT_FOUND" in errors[group]:
-                unknown.append(group)
-                continue
-            raise KafkaOpsError("%s: describe consumer group %r failed: %s" % (cluster, group, errors[group]))
-        desc = ok[group]
-        if desc.state == ConsumerGroupState.DEAD:
-            unknown.append(group)
-            continue
-        topics = set()
-        for member in desc.members or []:
-            assignment = getattr(member, "assignment", None)
-            for tp in getattr(assignment, "topic_partitions", None) or []:
-                topics.add(tp.topic)
-        out[group] = {"state": desc.state.name, "assigned_topics": sorted(topics)}
+    view = view_of(cluster)
+    described = view.groups(groups)
+    unknown = [g for g in groups if described[g]["state"] == "DEAD"]
     if unknown:
         raise KafkaOpsError("%s: unknown consumer group(s): %s (no members and no committed offsets)"
-                            % (cluster, ", ".join(unknown)), unknown_groups=unknown)
-    return out
-
-
-def submit_group_offsets(cluster, groups):
-    """Ask for the committed offsets of every group: one request per group, all sent at once.
-
-    (OffsetFetch for several groups in one call is not offered by the client.) Returns the futures.
-    """
-    futures = {}
-    for group in groups:
-        futures.update(cluster.admin.list_consumer_group_offsets(
-            [ConsumerGroupTopicPartitions(group)], request_timeout=cluster.timeout()))
-    return futures
-
-
-def collect_group_offsets(cluster, futures, groups):
-    """Wait for :func:`submit_group_offsets`; ``{group: {(topic, partition): offset}}`` (commits only)."""
-    ok, errors = cluster.results(futures, "list consumer group offsets")
-    if errors:
-        raise KafkaOpsError("%s: list consumer group offsets failed: %s"
-                            % (cluster, "; ".join("%s: %s" % kv for kv in sorted(errors.items()))))
-    out = {}
-    for group in groups:
-        out[group] = dict(((tp.topic, tp.partition), tp.offset) for tp in ok[group].topic_partitions or []
-                          if tp.error is None and tp.offset is not None and tp.offset >= 0)
-    return out
+                            % (view, ", ".join(unknown)), unknown_groups=unknown)
+    return dict((g, {"state": described[g]["state"], "assigned_topics": described[g]["assigned_topics"]}) for g in groups)
 
 
 def topic_partitions(cluster, names):
@@ -300,38 +192,21 @@ def topic_partitions(cluster, names):
     Only "unknown topic" makes a topic missing; any other error raises, so that a topic never drops
     out of a wait because of a passing error.
     """
-    if not names:
-        return {}, []
-    try:
-        futures = cluster.admin.describe_topics(TopicCollection(sorted(names)), request_timeout=cluster.timeout())
-    except KafkaOpsError:
-        raise
-    except Exception as exc:
-        raise cluster.fail("describe topics", exc)
-    ok, errors = cluster.results(futures, "describe topics")
-    missing = sorted(t for t, err in errors.items() if "UNKNOWN_TOPIC_OR_PART" in err)
-    others = dict((t, err) for t, err in errors.items() if t not in missing)
-    if others:
-        raise KafkaOpsError("%s: describe topics failed: %s"
-                            % (cluster, "; ".join("%s: %s" % kv for kv in sorted(others.items()))))
-    return dict((t, sorted(p.id for p in d.partitions)) for t, d in ok.items()), missing
+    counts, missing = view_of(cluster).partitions(names)
+    return dict((t, list(range(n))) for t, n in counts.items()), missing
 
 
-def list_offsets(cluster, keys, spec, isolation=None):
-    """Submit one ListOffsets call for ``keys``; returns the futures dict keyed by ``(topic, partition)``."""
-    if not keys:
-        return {}
-    request = dict((TopicPartition(t, p), spec) for t, p in keys)
-    kwargs = {"request_timeout": cluster.timeout()}
-    if isolation is not None:
-        kwargs["isolation_level"] = isolation
-    futures = cluster.admin.list_offsets(request, **kwargs)
-    return dict(((tp.topic, tp.partition), fut) for tp, fut in futures.items())
-
-
-def offsets_result(cluster, futures, what):
-    ok, errors = cluster.results(futures, what)
-    return dict((k, v.offset) for k, v in ok.items()), errors
+def read_bounds(view, end_keys, stable_keys, start_keys):
+    """Log ends, last stable offsets and log starts of the given partitions: one ListOffsets call per
+    kind, all in flight at once. Returns ``(ends, stables, starts, end_errors, stable_errors, start_errors)``,
+    each keyed by ``(topic, partition)``; per-partition errors are returned, not raised."""
+    wanted = {"end": end_keys, "stable": stable_keys, "start": start_keys}
+    offsets, errors = view.offsets_of_kinds(wanted, [k for k in ("end", "stable", "start") if wanted[k]])
+    errs = dict((kind, {}) for kind in ("end", "stable", "start"))
+    for (kind, key), text in errors.items():
+        errs[kind][key] = text
+    return (offsets.get("end", {}), offsets.get("stable", {}), offsets.get("start", {}),
+            errs["end"], errs["stable"], errs["start"])
 
 
 def probe(cluster, requests, isolation_level, facts, budget):
@@ -387,6 +262,88 @@ def probe(cluster, requests, isolation_level, facts, budget):
     return errors
 
 
+def probe_rounds(cluster, rows, redo, reach_of, isolation_level, facts, budget, rounds):
+    """Probe what the known facts cannot decide, then classify again; returns ``{key: probe error}``.
+
+    ``rows``: ``{(owner, (topic, partition)): row}`` where an undecided row has ``_probe_from``;
+    ``redo(owner, key)`` classifies a row again with the new facts; ``reach_of(key)`` is the reach of
+    the isolation level. One consumer reads one position per partition, so a partition where owners
+    (groups) stand at different undecided positions takes one round per position (furthest first);
+    every round is bounded and all rounds share one ``budget`` (a Deadline).
+    """
+    probe_errors = {}
+    for _round in range(max(rounds, 1)):
+        needs = {}
+        for (owner, key), row in rows.items():
+            start = row.get("_probe_from")
+            if start is not None and key not in probe_errors and (key not in needs or start > needs[key][0]):
+                needs[key] = (start, reach_of(key))
+        if not needs or budget.expired:
+            break
+        probe_errors.update(probe(cluster, needs, isolation_level, facts, budget=max(budget.remaining(), 0.001)))
+        for (owner, key), row in list(rows.items()):
+            if row.get("_probe_from") is not None:
+                rows[(owner, key)] = redo(owner, key)
+                if key in probe_errors:
+                    rows[(owner, key)]["error"] = probe_errors[key]
+    return probe_errors
+
+
+def measure(cluster, positions, isolation_level="read_committed", facts=None, budget=None):
+    """The lag of consumers (or a copier) at given positions, by the one lag definition, probed once.
+
+    ``positions``: ``{owner: {(topic, partition): next offset, or None for "from the log start"}}``.
+    Reads the log ends, the last stable offsets (read_committed) and the log starts where needed (one
+    ListOffsets call per kind), then probes the undecided partitions within ``budget`` seconds (the
+    cluster's request timeout by default). Returns ``{owner: {(topic, partition): row}}``, each row with
+    ``position``, ``log_end``, ``stable_end`` (read_committed), ``lag`` and ``status``
+    (``drained``, ``behind``, ``open_transaction``, ``unknown``; ``lag`` is then an upper bound) and
+    ``error`` when a partition could not be read.
+    """
+    view = view_of(cluster)
+    cluster = view.cluster
+    facts = facts if facts is not None else ProbeFacts()
+    read_committed = isolation_level == "read_committed"
+    keys = sorted(set(k for owned in positions.values() for k in owned))
+    from_start = sorted(set(k for owned in positions.values() for k, pos in owned.items() if pos is None))
+    ends, lsos, starts, end_err, lso_err, start_err = read_bounds(view, keys, keys if read_committed else [], from_start)
+    if not read_committed:
+        lsos = ends
+    off_err = dict(end_err, **lso_err)
+
+    def row_of(owner, key):
+        pos = positions[owner][key]
+        row = {"topic": key[0], "partition": key[1], "position": pos, "log_end": ends.get(key),
+               "lag": None, "status": UNKNOWN}
+        if read_committed:
+            row["stable_end"] = lsos.get(key)
+        if key in off_err or ends.get(key) is None or lsos.get(key) is None:
+            row["error"] = off_err.get(key, "no offsets")
+            return row
+        if pos is None:
+            if key not in starts:
+                row["error"] = start_err.get(key, "no log start offset")
+                return row
+            pos = row["position"] = starts[key]
+        status, lag, probe_from = lag_status(pos, ends[key], reachable_end(ends[key], lsos[key], isolation_level),
+                                             facts.free_until(key, pos), facts.visible_from(key, pos))
+        row["status"], row["lag"] = status, lag
+        if probe_from is not None:
+            row["_probe_from"] = probe_from
+        return row
+
+    rows = dict(((owner, key), row_of(owner, key)) for owner, owned in positions.items() for key in owned)
+    if budget is None:
+        budget = cluster.request_timeout
+    probe_rounds(cluster, rows, row_of, lambda key: reachable_end(ends[key], lsos[key], isolation_level),
+                 isolation_level, facts, Deadline(cluster.timeout(budget)), len(positions))
+    out = dict((owner, {}) for owner in positions)
+    for (owner, key), row in rows.items():
+        row.pop("_probe_from", None)
+        out[owner][key] = row
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # The wait
 # ---------------------------------------------------------------------------------------------
@@ -395,10 +352,14 @@ class LagWaiter:
 
     def __init__(self, cluster, groups=None, topics=None, until="drained", max_lag=0,
                  isolation_level="read_committed", interval=5.0, stable_for=0.0, timeout=600.0,
-                 history_file=None, deadline=None, wall_clock=time.time, sleep=time.sleep):
+                 history_file=None, deadline=None, wall_clock=time.time, sleep=time.sleep, include=None, exclude=None):
         self.groups, self.topics = validate_options(groups, topics, until, max_lag, interval, stable_for,
-                                                    isolation_level)
+                                                    isolation_level, include, exclude)
+        self.include = include
+        self.exclude = list(exclude or [])
+        self.selection = Selection(include, exclude)
         self.cluster = cluster
+        self.view = view_of(cluster)
         self.until = until
         self.max_lag = int(max_lag)
         self.isolation_level = isolation_level
@@ -423,11 +384,19 @@ class LagWaiter:
     # -- set-up -----------------------------------------------------------------------------------
     def validate(self):
         """Reachability, groups and topics exist; raises KafkaOpsError before any wait."""
-        self.cluster.describe()
+        self.view.describe()
         if self.groups:
-            self.group_info = describe_groups(self.cluster, self.groups)
+            self.group_info = describe_groups(self.view, self.groups)
+        if self.include is not None:
+            # include/exclude are resolved once, into exact names, next to the given ones
+            chosen = self.view.select(self.selection)
+            if not chosen:
+                raise KafkaOpsError("%s: include %s selects no topic (patterns match whole topic names; internal "
+                                    "topics are never selected)" % (self.cluster, ", ".join(self.include)),
+                                    missing_topics=[])
+            self.topics = _unique((self.topics or []) + chosen)
         if self.topics:
-            missing = topic_partitions(self.cluster, self.topics)[1]
+            missing = topic_partitions(self.view, self.topics)[1]
             if missing:
                 raise KafkaOpsError("%s: topic(s) do not exist: %s" % (self.cluster, ", ".join(missing)),
                                     missing_topics=missing)
@@ -441,8 +410,7 @@ class LagWaiter:
     def sample(self, elapsed):
         """Read the cluster once and classify every partition; returns the snapshot dict."""
         cluster = self.cluster
-        group_futures = submit_group_offsets(cluster, self.groups) if self.groups else {}
-        commits = collect_group_offsets(cluster, group_futures, self.groups) if group_futures else {}
+        commits = self.view.committed(self.groups) if self.groups else {}
 
         # Topics considered per group: the given ones, or those it committed on or is assigned.
         names = {}
@@ -450,12 +418,12 @@ class LagWaiter:
             if self.topics is not None:
                 names[group] = list(self.topics)
             else:
-                names[group] = sorted(set(t for t, _p in commits[group])
-                                      | set(self.group_info.get(group, {}).get("assigned_topics", [])))
+                found = set(t for t, _p in commits[group]) | set(self.group_info.get(group, {}).get("assigned_topics", []))
+                names[group] = sorted(t for t in found if not self._excluded(t))
         wanted = set(self.topics or [])
         for group_names in names.values():
             wanted.update(group_names)
-        partitions, missing = topic_partitions(cluster, wanted)
+        partitions, missing = topic_partitions(self.view, wanted)
         if self.topics and set(missing) & set(self.topics):
             raise KafkaOpsError("%s: topic(s) no longer exist: %s"
                                 % (cluster, ", ".join(sorted(set(missing) & set(self.topics)))))
@@ -471,12 +439,8 @@ class LagWaiter:
                                if k not in commits[group]))
 
         read_committed = self.until == "drained" and self.isolation_level == "read_committed"
-        end_f = list_offsets(cluster, keys, OffsetSpec.latest(), IsolationLevel.READ_UNCOMMITTED)
-        lso_f = list_offsets(cluster, keys, OffsetSpec.latest(), IsolationLevel.READ_COMMITTED) if read_committed else {}
-        start_f = list_offsets(cluster, no_commit, OffsetSpec.earliest()) if self.until == "drained" else {}
-        ends, end_err = offsets_result(cluster, end_f, "list offsets (log end)")
-        lsos, lso_err = offsets_result(cluster, lso_f, "list offsets (last stable offset)") if lso_f else ({}, {})
-        starts, start_err = offsets_result(cluster, start_f, "list offsets (log start)") if start_f else ({}, {})
+        ends, lsos, starts, end_err, lso_err, start_err = read_bounds(
+            self.view, keys, keys if read_committed else [], no_commit if self.until == "drained" else [])
         if not read_committed:
             lsos = ends
 
@@ -510,6 +474,9 @@ class LagWaiter:
         return {"elapsed": elapsed, "topics": topics, "groups": groups,
                 "end_signature": tuple((k, ends.get(k)) for k in keys), "end_errors": bool(end_err)}
 
+    def _excluded(self, topic):
+        return any(re.fullmatch(p, topic) for p in self.exclude)
+
     @staticmethod
     def _group_keys(names, partitions):
         return [(t, p) for t in names for p in partitions.get(t, [])]
@@ -523,23 +490,12 @@ class LagWaiter:
         # partition where groups stand at different undecided positions takes one round per position
         # (furthest first); every round is bounded and all rounds share one budget.
         budget = Deadline(self.cluster.timeout(max(self.cluster.request_timeout, self.interval)))
-        probe_errors = {}
-        for _round in range(len(self.groups)):
-            needs = {}
-            for (group, key), row in rows.items():
-                start = row.get("_probe_from")
-                if start is not None and key not in probe_errors and (key not in needs or start > needs[key][0]):
-                    needs[key] = (start, min(lsos[key], ends[key]))
-            if not needs or budget.expired:
-                break
-            probe_errors.update(probe(self.cluster, needs, self.isolation_level, self.facts,
-                                      budget=max(budget.remaining(), 0.001)))
-            for (group, key), row in list(rows.items()):
-                if row.get("_probe_from") is not None:
-                    rows[(group, key)] = self._row(group, key, commits[group].get(key), ends, lsos, starts,
-                                                   off_err, start_err)
-                    if key in probe_errors:
-                        rows[(group, key)]["error"] = probe_errors[key]
+
+        def redo(group, key):
+            return self._row(group, key, commits[group].get(key), ends, lsos, starts, off_err, start_err)
+
+        probe_rounds(self.cluster, rows, redo, lambda key: min(lsos[key], ends[key]), self.isolation_level, self.facts,
+                     budget, len(self.groups))
         groups = {}
         for group in self.groups:
             parts = []

@@ -8,8 +8,9 @@ Plain Python (no AnsibleModule here). How one record travels:
 1. The source is read with ``isolation.level=read_committed`` (aborted records and transaction
    markers are never seen) by one consumer assigned to every selected partition; the source is never
    written to (no group, no committed offsets).
-2. Each record is produced to the **same partition** of the same-named target topic with its key,
-   value, headers and timestamp (null keys, null values and tombstones included).
+2. Each record is produced to the **same partition** of its target topic (the same name, or
+   ``target_prefix + name + target_suffix``: :func:`admin.target_topic_name`) with its key, value,
+   headers and timestamp (null keys, null values and tombstones included).
 3. Records are grouped in transactions of a stable ``transactional.id`` (``kafkaops-mirror-<name>``).
    Per batch: ``begin_transaction``; produce the records; ``flush`` (the delivery reports give each
    record's target offset); produce one progress record per partition touched to the offset-map topic
@@ -20,6 +21,16 @@ Plain Python (no AnsibleModule here). How one record travels:
    ``source_next`` of its last progress record. A crash at any point therefore resumes with no gap
    and no duplicate.
 
+5. The copy stops when its controller is gone (:class:`ControllerWatch`, checked about once a
+   second inside the copy loop): the open transaction is aborted, the progress file says
+   ``interrupted`` with the last committed position, and the run fails. A progress file left
+   ``running`` by a process that no longer exists is reported as stale and replaced.
+
+What the copy reads of either cluster besides the records (topic existence and partition counts,
+log start and last stable offsets, configs) goes through the admin layer (:class:`admin.ClusterView`,
+:func:`admin.settled_metadata`) and its one retry policy; the data path (consumer, transactional
+producer, offset map) is this file's own.
+
 Memory is bounded whatever the data volume: the consumer's prefetch queue, the producer's queue and
 the batch size are capped, and a batch's records are handed to the producer as they arrive.
 """
@@ -28,12 +39,29 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import copy
 import json
 import os
 import re
+import select
+import socket
+import stat
 import sys
 import time
 
+from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
+    RETRY_INTERVAL,
+    RETRY_MAX_INTERVAL,
+    SELECTION_OPTION_SPEC,
+    UNKNOWN_TOPIC_GRACE,
+    Selection,
+    ensure_distinct,
+    internal_kind,
+    retriable,
+    settled_metadata,
+    target_topic_name,
+    view_of,
+)
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import (
     HAS_CONFLUENT_KAFKA,
     Cluster,
@@ -47,26 +75,32 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap impor
     load_from_topic,
     progress_record,
 )
-from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
+from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline, poll
 
 if HAS_CONFLUENT_KAFKA:
     from confluent_kafka import (
         TIMESTAMP_NOT_AVAILABLE,
-        IsolationLevel,
         KafkaError,
         KafkaException,
         TopicPartition,
     )
-    from confluent_kafka.admin import ConfigResource, NewTopic, OffsetSpec
+    from confluent_kafka.admin import NewTopic
 
 MODES = ("snapshot", "until_lag", "follow")
 
 # Ansible argument spec of the built-in engine's options (documented in plugins/modules/kafka_mirror.py).
+# ``include`` / ``exclude`` are the collection's one selection vocabulary (admin.Selection); the
+# names this module had before stay as aliases.
+_SELECTION = copy.deepcopy(SELECTION_OPTION_SPEC)
+_SELECTION["include"]["aliases"] = ["topic_patterns"]
+_SELECTION["exclude"]["aliases"] = ["exclude_patterns"]
 MIRROR_OPTION_SPEC = dict(
     name=dict(type="str", default="default"),
     topics=dict(type="list", elements="str", default=[]),
-    topic_patterns=dict(type="list", elements="str", default=[]),
-    exclude_patterns=dict(type="list", elements="str", default=[]),
+    include=_SELECTION["include"],
+    exclude=_SELECTION["exclude"],
+    target_prefix=dict(type="str", default=""),
+    target_suffix=dict(type="str", default=""),
     mode=dict(type="str", default="snapshot", choices=list(MODES)),
     max_lag=dict(type="int", default=0),
     duration=dict(type="float", default=60.0),
@@ -77,10 +111,13 @@ MIRROR_OPTION_SPEC = dict(
     batch_bytes=dict(type="int", default=64 * 1024 * 1024),
     batch_seconds=dict(type="float", default=5.0),
 )
+# Old option name -> option (for callers of the core that do not go through AnsibleModule).
+OPTION_ALIASES = {"topic_patterns": "include", "exclude_patterns": "exclude"}
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
-_INTERNAL_PREFIX = "__"
+_AFFIX_RE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 _PROGRESS_EVERY = 1.0  # seconds between two progress-file writes
+_WATCH_EVERY = 1.0     # seconds between two looks at the controller (see ControllerWatch)
 
 
 def transactional_id(name):
@@ -89,8 +126,14 @@ def transactional_id(name):
 
 def params_with_defaults(params):
     """The engine options with defaults filled in (for callers that do not go through AnsibleModule)."""
-    out = dict((k, v.get("default")) for k, v in MIRROR_OPTION_SPEC.items())
-    out.update(dict((k, v) for k, v in (params or {}).items() if v is not None or k not in out))
+    params = dict(params or {})
+    for alias, option in OPTION_ALIASES.items():
+        if alias in params:
+            value = params.pop(alias)
+            if params.get(option) is None:
+                params[option] = value
+    out = dict((k, copy.deepcopy(v.get("default"))) for k, v in MIRROR_OPTION_SPEC.items())
+    out.update(dict((k, v) for k, v in params.items() if v is not None or k not in out))
     return out
 
 
@@ -100,14 +143,18 @@ def check_params(params):
         raise KafkaOpsError("name must be 1-200 characters of letters, digits, '.', '_' or '-', got %r" % params.get("name"))
     if params["mode"] not in MODES:
         raise KafkaOpsError("mode must be one of %s" % ", ".join(MODES))
-    if not params.get("topics") and not params.get("topic_patterns"):
-        raise KafkaOpsError("give topics and/or topic_patterns: nothing is selected")
-    for key in ("topic_patterns", "exclude_patterns"):
-        for pat in params.get(key) or []:
-            try:
-                re.compile(pat)
-            except re.error as exc:
-                raise KafkaOpsError("%s: %r is not a valid regular expression: %s" % (key, pat, exc))
+    if not params.get("topics") and not params.get("include"):
+        raise KafkaOpsError("give topics and/or include (alias topic_patterns): nothing is selected")
+    selection(params)  # bad regular expressions name their option
+    for name in params.get("topics") or []:
+        kind = internal_kind(name)
+        if kind is not None or name == params.get("offset_map_topic"):
+            raise KafkaOpsError("topics: %s is an internal topic (%s) and is never copied; leave it out"
+                                % (name, kind or "this copy's offset map"))
+    for key in ("target_prefix", "target_suffix"):
+        value = params.get(key) or ""
+        if value and not _AFFIX_RE.match(value):
+            raise KafkaOpsError("%s must be letters, digits, '.', '_' or '-', got %r" % (key, value))
     for key in ("batch_records", "batch_bytes"):
         if int(params[key]) <= 0:
             raise KafkaOpsError("%s must be positive" % key)
@@ -122,39 +169,50 @@ def check_params(params):
         raise KafkaOpsError("offset_map_topic must not be empty")
 
 
-def select_topics(available, topics, patterns, excludes=(), map_topic=None):
-    """Names to copy: the listed ``topics`` plus those fully matching a pattern, minus exclusions.
+def selection(params):
+    """The :class:`admin.Selection` of ``include`` / ``exclude``; the offset-map topic is never selected."""
+    return Selection(params.get("include"), params.get("exclude"), extra_excluded=[params.get("offset_map_topic")])
 
-    Internal topics (``__*``) and the offset-map topic are only taken when listed by name. Returns
-    ``(selected, missing)`` where ``missing`` are listed names absent from ``available``.
+
+def select_topics(available, params):
+    """Names to copy: the exact ``topics`` plus those the :class:`admin.Selection` picks.
+
+    Internal topics are never selected by a pattern (and are refused by name in
+    :func:`check_params`); ``exclude`` applies to the exact names too. Returns
+    ``(selected, missing, unmatched)``: ``missing`` are exact names absent from ``available``,
+    ``unmatched`` the include patterns that match no available topic.
     """
     available = set(available)
+    sel = selection(params)
     selected = set()
     missing = []
-    for name in topics or []:
+    for name in params.get("topics") or []:
         if name in available:
             selected.add(name)
         else:
             missing.append(name)
-    compiled = [re.compile(p) for p in patterns or []]
-    for name in available:
-        if name.startswith(_INTERNAL_PREFIX) or name == map_topic:
-            continue
-        if any(c.fullmatch(name) for c in compiled):
-            selected.add(name)
-    drop = [re.compile(p) for p in excludes or []]
-    selected = set(n for n in selected if not any(d.fullmatch(n) for d in drop))
-    return sorted(selected), sorted(set(missing))
+    if params.get("include") is not None:
+        selected.update(sel.select(available))
+    selected = set(n for n in selected if not any(p.fullmatch(n) for p in sel.exclude))
+    return sorted(selected), sorted(set(missing)), sel.unmatched_includes(available)
+
+
+def target_names(params, topics):
+    """``{source topic: target topic}`` with the run's ``target_prefix`` / ``target_suffix``."""
+    prefix, suffix = params.get("target_prefix") or "", params.get("target_suffix") or ""
+    return dict((t, target_topic_name(t, prefix, suffix)) for t in topics)
 
 
 class PartitionState:
     """Where one partition stands: resume point, end of the snapshot, what this run copied."""
 
-    __slots__ = ("topic", "partition", "start", "end", "low", "next", "copied", "bytes", "done", "resumed")
+    __slots__ = ("topic", "partition", "target_topic", "start", "end", "low", "next", "copied", "bytes", "done",
+                 "resumed")
 
-    def __init__(self, topic, partition):
+    def __init__(self, topic, partition, target_topic=None):
         self.topic = topic
         self.partition = partition
+        self.target_topic = target_topic or topic  # same partition number on the target
         self.start = None      # first source offset this run reads
         self.end = None        # last stable offset seen at start (snapshot bound)
         self.low = None        # log start offset of the source partition
@@ -175,74 +233,46 @@ class PartitionState:
         return max(0, end - self.next)
 
     def to_dict(self):
-        return {"topic": self.topic, "partition": self.partition, "start": self.start, "next": self.next,
+        return {"topic": self.topic, "target_topic": self.target_topic, "partition": self.partition,
+                "start": self.start, "next": self.next,
                 "end": self.end, "copied": self.copied, "bytes": self.bytes, "lag": self.lag(),
                 "resumed": self.resumed}
 
 
-def _list_offsets(cluster, keys, spec, what):
-    """One batched ListOffsets call (read_committed) for ``[(topic, partition), ...]``."""
+def _offsets(view, keys, kinds):
+    """``{kind: {(topic, partition): offset}}`` through the admin layer (:meth:`admin.ClusterView.offsets_of_kinds`:
+    one ListOffsets call per kind, all in flight at once, retried by the one retry policy).
+
+    Kinds used by the copy: ``start`` (the log start) and ``stable`` (the last stable offset: what a
+    ``read_committed`` reader reaches, the snapshot bound). Any partition that cannot be read fails.
+    """
     if not keys:
-        return {}
-    request = dict((TopicPartition(t, p), spec) for t, p in keys)
-    try:
-        futures = cluster.admin.list_offsets(request, isolation_level=IsolationLevel.READ_COMMITTED,
-                                             **cluster.request_kwargs())
-    except Exception as exc:
-        raise cluster.fail(what, exc)
-    ok, errors = cluster.results(futures, what)
+        return dict((kind, {}) for kind in kinds)
+    out, errors = view.offsets_of_kinds(keys, kinds)
     if errors:
-        first = sorted(errors.items(), key=lambda kv: (kv[0].topic, kv[0].partition))[:5]
-        raise KafkaOpsError("%s: %s failed for %s" % (cluster, what, ", ".join(
-            "%s:%d (%s)" % (tp.topic, tp.partition, err) for tp, err in first)))
-    return dict(((tp.topic, tp.partition), info.offset) for tp, info in ok.items())
-
-
-def _describe_topic_configs(cluster, names, keys=("cleanup.policy", "message.timestamp.type")):
-    if not names:
-        return {}
-    resources = [ConfigResource("topic", n) for n in names]
-    try:
-        futures = cluster.admin.describe_configs(resources, **cluster.request_kwargs())
-    except Exception as exc:
-        raise cluster.fail("describe topic configs", exc)
-    ok, errors = cluster.results(futures, "describe topic configs")
-    if errors:
-        raise KafkaOpsError("%s: describe topic configs failed: %s" % (cluster, "; ".join(
-            "%s: %s" % (r.name, e) for r, e in errors.items())))
-    out = {}
-    for res, entries in ok.items():
-        out[res.name] = dict((k, entries[k].value) for k in keys if k in entries)
+        first = sorted(errors.items(), key=lambda kv: (str(kv[0][0]), kv[0][1]))[:5]
+        raise KafkaOpsError("%s: list offsets failed for %d partition(s): %s" % (view, len(errors), "; ".join(
+            "%s %s:%d: %s" % (kind, tp[0], tp[1], err) for (kind, tp), err in first)))
     return out
 
 
-def _topic_partitions(cluster, names=None, expect=None, attempts=10):
-    """``{topic: partition count}`` from one metadata request (all topics when ``names`` is None).
+def _config_values(view, names, keys=("cleanup.policy", "message.timestamp.type")):
+    """``{topic: {key: effective value}}`` of ``keys`` (:meth:`admin.ClusterView.topic_configs`)."""
+    if not names:
+        return {}
+    return dict((t, dict((k, c["effective"][k]) for k in keys if k in c["effective"]))
+                for t, c in view.topic_configs(names).items())
 
-    Brokers learn about new topics asynchronously; when ``expect`` (``{name: minimum partitions}``)
-    is not met, the request is repeated (up to ``attempts`` times, half a second apart) before the
-    answer stands.
+
+def _topic_partitions(view, expect=None):
+    """``{topic: partition count}`` of every topic the cluster's metadata shows without error.
+
+    Brokers learn about new topics asynchronously: while a topic of ``expect`` (``{name: minimum
+    partitions}``) is not shown so, the metadata is asked again by the admin layer's one retry policy
+    (:func:`admin.settled_metadata`: back-off within the unknown-topic grace); then the answer stands.
     """
-    for attempt in range(attempts):
-        found, brokers = _topic_partitions_once(cluster, names)
-        if not expect or attempt == attempts - 1 or all(found.get(n, 0) >= c for n, c in expect.items()):
-            return found, brokers
-        time.sleep(min(0.5, max(cluster.timeout(0.5), 0.01)))
-    return found, brokers
-
-
-def _topic_partitions_once(cluster, names=None):
-    try:
-        md = cluster.admin.list_topics(timeout=cluster.timeout())
-    except Exception as exc:
-        raise cluster.fail("list topics", exc)
-    out = {}
-    for name, tmd in md.topics.items():
-        if tmd.error is not None:
-            continue
-        if names is None or name in names:
-            out[name] = len(tmd.partitions)
-    return out, len(md.brokers)
+    meta = settled_metadata(view, expect or {})
+    return dict((name, m["partitions"]) for name, m in meta.items() if m["error"] is None)
 
 
 class Plan:
@@ -250,6 +280,8 @@ class Plan:
 
     def __init__(self):
         self.topics = []
+        self.target_topics = {}   # source topic -> target topic
+        self.missing_target_topics = []  # check mode only: topics topic sync would create
         self.partitions = {}      # (topic, partition) -> PartitionState
         self.warnings = []
         self.map_exists = False
@@ -261,57 +293,76 @@ class Plan:
         return sum(p.lag() or 0 for p in self.partitions.values())
 
 
-def plan_copy(source, target, params):
-    """Validate the selection against both clusters; return a :class:`Plan` (no change anywhere)."""
+def plan_copy(source, target, params, check_mode=False):
+    """Validate the selection against both clusters; return a :class:`Plan` (no change anywhere).
+
+    In check mode a target topic that is missing does not fail the plan: it is reported as one that
+    topic sync would create (with the source's partition count, empty), and every record is pending.
+    """
     check_params(params)
+    source, target = view_of(source), view_of(target)  # every read through the admin layer
     map_topic = params["offset_map_topic"]
-    src_topics = _topic_partitions(source, expect=dict((t, 1) for t in params.get("topics") or []))[0]
-    selected, missing = select_topics(src_topics, params.get("topics"), params.get("topic_patterns"),
-                                      params.get("exclude_patterns"), map_topic)
+    src_topics = _topic_partitions(source, expect=dict((t, 1) for t in params.get("topics") or []))
+    selected, missing, unmatched = select_topics(src_topics, params)
     if missing:
         raise KafkaOpsError("topics not found on the %s: %s" % (source, ", ".join(missing)), missing_topics=missing)
     if not selected:
-        raise KafkaOpsError("no topic on the %s matches topics/topic_patterns" % source)
-    if map_topic in selected:
-        raise KafkaOpsError("the offset map topic %r cannot be copied" % map_topic)
-    tgt_topics, tgt_brokers = _topic_partitions(target, expect=dict((t, src_topics[t]) for t in selected))
-    problems = []
+        raise KafkaOpsError("no topic on the %s matches topics/include (internal topics are never selected)" % source)
+    names = target_names(params, selected)
+    if map_topic in names.values():
+        raise KafkaOpsError("the offset map topic %r cannot be a copy's target topic (source topic %s)"
+                            % (map_topic, [s for s, t in names.items() if t == map_topic][0]))
+    wanted = sorted(set(names.values()))
+    tgt_topics = _topic_partitions(target, expect=dict((names[t], src_topics[t]) for t in selected))
+    problems, absent = [], []
     for name in selected:
-        if name not in tgt_topics:
-            problems.append("%s is missing on the target (create it first, e.g. with kafkaops.migration.kafka_topic_sync)" % name)
-        elif tgt_topics[name] < src_topics[name]:
+        tname = names[name]
+        shown = name if tname == name else "%s (target topic of %s)" % (tname, name)
+        if tname not in tgt_topics:
+            absent.append(tname)
+            problems.append("%s is missing on the target (create it first, e.g. with kafkaops.migration.kafka_topic_sync"
+                            "%s)" % (shown, "" if tname == name else " and the same target_prefix/target_suffix"))
+        elif tgt_topics[tname] < src_topics[name]:
             problems.append("%s has %d partitions on the target, fewer than the %d on the source"
-                            % (name, tgt_topics[name], src_topics[name]))
-    if problems:
-        raise KafkaOpsError("target topics are not ready: %s" % "; ".join(problems), problems=problems)
+                            % (shown, tgt_topics[tname], src_topics[name]))
+    if problems and not (check_mode and len(absent) == len(problems)):
+        raise KafkaOpsError("target topics are not ready, nothing was copied: %s" % "; ".join(problems),
+                            problems=problems)
     plan = Plan()
     plan.topics = selected
-    plan.target_brokers = tgt_brokers
+    plan.target_topics = names
+    plan.missing_target_topics = sorted(absent)
+    plan.target_brokers = len(target.describe()["brokers"])
     plan.map_exists = map_topic in tgt_topics
-    plan.source_configs = _describe_topic_configs(source, selected)
-    plan.target_configs = _describe_topic_configs(target, selected)
+    for pattern in unmatched:
+        plan.warnings.append("include pattern %r matches no topic on the source" % pattern)
+    for tname in plan.missing_target_topics:
+        plan.warnings.append("target topic %s does not exist yet: would be created by topic sync (check mode)" % tname)
+    plan.source_configs = _config_values(source, selected)
+    tgt_configs = _config_values(target, [t for t in wanted if t in tgt_topics])
+    plan.target_configs = dict((s, tgt_configs.get(t, {})) for s, t in names.items())
     for name in selected:
         src, tgt = plan.source_configs.get(name, {}), plan.target_configs.get(name, {})
+        tname = names[name]
         if tgt.get("message.timestamp.type") == "LogAppendTime":
-            plan.warnings.append("target topic %s uses LogAppendTime: the broker overwrites the copied timestamps" % name)
+            plan.warnings.append("target topic %s uses LogAppendTime: the broker overwrites the copied timestamps" % tname)
         if src.get("message.timestamp.type") == "LogAppendTime":
             plan.warnings.append("source topic %s uses LogAppendTime: its timestamps are copied as CreateTime values" % name)
         if "compact" in (tgt.get("cleanup.policy") or "") and "compact" not in (src.get("cleanup.policy") or ""):
-            plan.warnings.append("target topic %s is compacted but the source is not: records without a key will be rejected" % name)
+            plan.warnings.append("target topic %s is compacted but the source is not: records without a key will be rejected" % tname)
     for name in selected:
         for p in range(src_topics[name]):
-            plan.partitions[(name, p)] = PartitionState(name, p)
-    keys = sorted(plan.partitions)
-    lows = _list_offsets(source, keys, OffsetSpec.earliest(), "list earliest offsets")
-    ends = _list_offsets(source, keys, OffsetSpec.latest(), "list end offsets")
+            plan.partitions[(name, p)] = PartitionState(name, p, names[name])
+    offsets = _offsets(source, sorted(plan.partitions), ["start", "stable"])
     for key, st in plan.partitions.items():
-        st.low = lows[key]
-        st.end = ends[key]
+        st.low = offsets["start"][key]
+        st.end = offsets["stable"][key]
     return plan
 
 
-def apply_resume_points(plan, omap):
+def apply_resume_points(plan, omap, map_topic=None):
     """Set each partition's start from the offset map (``None``: never copied, start at the beginning)."""
+    check_layout(plan, omap, map_topic)
     problems = []
     for key, st in plan.partitions.items():
         pm = omap.partitions.get(key) if omap is not None else None
@@ -330,6 +381,30 @@ def apply_resume_points(plan, omap):
                             % "; ".join(problems[:10]), problems=problems)
 
 
+def check_layout(plan, omap, map_topic=None):
+    """Refuse to mix two target layouts in one offset map.
+
+    The map is keyed by source partition: a source topic already copied (by any name) into one
+    target topic cannot be resumed into another one, or group sync would translate onto the wrong
+    topic and the resume points would be shared. Another layout needs its own ``offset_map_topic``.
+    """
+    if omap is None:
+        return
+    clashes = {}
+    for key, st in plan.partitions.items():
+        pm = omap.partitions.get(key)
+        if pm is not None and pm.target_topic != st.target_topic:
+            clashes[st.topic] = (pm.target_topic, st.target_topic)
+    if clashes:
+        raise KafkaOpsError(
+            "nothing was copied: the offset map%s already records %s; one offset map holds one target layout "
+            "(target_prefix/target_suffix): keep the earlier layout, or give this one its own offset_map_topic "
+            "(and name)" % (" %s" % map_topic if map_topic else "", "; ".join(
+                "%s copied into %s, this run would copy it into %s" % (t, old, new)
+                for t, (old, new) in sorted(clashes.items()))),
+            layout_conflicts=dict((t, {"recorded": o, "requested": n}) for t, (o, n) in clashes.items()))
+
+
 def ensure_map_topic(target, topic, brokers):
     """Create the offset-map topic on the target; True if this call created it."""
     rf = max(1, min(3, brokers))
@@ -344,31 +419,198 @@ def ensure_map_topic(target, topic, brokers):
         if "TOPIC_ALREADY_EXISTS" in err:
             return False
         raise KafkaOpsError("%s: create offset map topic %s failed: %s" % (target, topic, err))
-    # Metadata propagates asynchronously; wait until the topic is visible before producing to it.
-    deadline = Deadline(target.timeout())
-    while not deadline.expired:
-        found = _topic_partitions(target, [topic])[0]
-        if topic in found:
-            break
-        time.sleep(0.2)
+    # Metadata propagates asynchronously; wait (the one retry policy's back-off, within the
+    # cluster's request timeout) until the topic is visible before producing to it.
+    settled_metadata(view_of(target), {topic: 1}, seconds=target.request_timeout)
     return True
 
 
-def load_map(target, topic, attempts=10):
-    """The offset map read from ``topic`` (``read_committed``); retried while a new topic's metadata spreads."""
-    for attempt in range(attempts):
+def load_map(target, topic):
+    """The offset map read from ``topic`` (``read_committed``).
+
+    Retried by the admin layer's one retry policy (:func:`wait.poll` with its back-off): an unknown
+    topic or partition (a new topic's metadata still spreading) within the unknown-topic grace, the
+    retriable errors (:data:`admin.RETRIABLE_ERRORS`) within the cluster's request timeout.
+    """
+    budget = Deadline(target.timeout())
+    for elapsed in poll(RETRY_INTERVAL, budget, backoff=2.0, max_interval=RETRY_MAX_INTERVAL):
         try:
             return load_from_topic(target, topic)
         except TranslationError as exc:
             raise KafkaOpsError("%s: reading the offset map failed: %s" % (target, exc))
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
-            unknown = isinstance(err, KafkaError) and err.code() in (KafkaError._UNKNOWN_PARTITION,
-                                                                     KafkaError._UNKNOWN_TOPIC,
-                                                                     KafkaError.UNKNOWN_TOPIC_OR_PART)
-            if not unknown or attempt == attempts - 1:
+            name = err.name() if isinstance(err, KafkaError) else ""
+            if budget.expired or not retriable(name, elapsed < UNKNOWN_TOPIC_GRACE):
                 raise target.fail("reading the offset map topic %s" % topic, exc)
-            time.sleep(min(0.2 * (attempt + 1), max(target.timeout(1.0), 0.01)))
+    raise KafkaOpsError("%s: reading the offset map topic %s: no answer within the request timeout" % (target, topic))
+
+
+# ---------------------------------------------------------------------------------------------
+# The controller: the process that started this copy (ansible-playbook, a shell, a supervisor)
+# ---------------------------------------------------------------------------------------------
+class ControllerGone(KafkaOpsError):
+    """The copy's controller is gone; the copier stops (see :class:`ControllerWatch`)."""
+
+
+def _proc_stat(pid, proc="/proc"):
+    """``(ppid, session id, start time in clock ticks since boot)`` of ``pid`` from /proc, or None."""
+    try:
+        with open("%s/%d/stat" % (proc, pid)) as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # fields[0] is the state (field 3 of proc(5)): ppid is field 4, session 6, starttime 22.
+    return int(fields[1]), int(fields[3]), int(fields[19])
+
+
+def _proc_name(pid, proc="/proc"):
+    try:
+        with open("%s/%d/cmdline" % (proc, pid), "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:120]
+    except OSError:
+        return "?"
+
+
+def process_start(pid, proc="/proc"):
+    """Start time (clock ticks since boot) of ``pid``, or None; tells a process from a later one with its pid."""
+    st = _proc_stat(pid, proc)
+    return st[2] if st else None
+
+
+def process_alive(pid, start=None, proc="/proc"):
+    """Whether ``pid`` exists and, when ``start`` is given and /proc tells, started at ``start``."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    except (OSError, ValueError, TypeError):
+        return False
+    if start is not None:
+        now = process_start(int(pid), proc)
+        if now is not None and now != start:
+            return False
+    return True
+
+
+class ControllerWatch:
+    """Tells whether the controller of this process is gone.
+
+    Seen with ansible-core 2.19 (connection local): the module runs as ``python AnsiballZ_x.py``
+    under two ``/bin/sh -c`` processes, under an ansible-playbook worker that made itself a session
+    leader (setsid), under the ansible-playbook main process. A ``kill -9`` of ansible-playbook
+    leaves the worker, both shells and the module running: the module's own parent never changes.
+    What changes is the worker's parent (it is re-parented to init or a subreaper). The module's
+    stdin is a pipe whose writer is already closed when it starts (POLLHUP at once), so EOF on it
+    says nothing there.
+
+    So, at start, the chain of ancestors from this process up to its session leader is recorded
+    (pid, parent pid, start time); the controller is gone when one of them no longer exists, is
+    another process with that pid, or has another parent (re-parented: its parent died). This covers
+    ``os.getppid()`` changing. Besides, when stdin is at start a pipe or socket still open with
+    nothing to read, its EOF or hang-up also means the controller is gone. Without /proc only the
+    parent pid and stdin are watched. Ansible ``async`` jobs run under a daemonized wrapper whose
+    chain never changes: they go on after the controller ends, as async jobs should.
+    """
+
+    def __init__(self, proc="/proc", stdin_fd=0):
+        self.proc = proc
+        self.stdin_fd = stdin_fd
+        self.ppid = os.getppid()
+        self.chain = self._ancestry()
+        self.watch_stdin = self._stdin_open_pipe()
+
+    def _ancestry(self, depth=24):
+        chain = []
+        pid = os.getpid()
+        mine = _proc_stat(pid, self.proc)
+        if mine is None:
+            return chain
+        sid = mine[1]
+        while pid > 1 and len(chain) < depth:
+            st = _proc_stat(pid, self.proc)
+            if st is None:
+                break
+            chain.append((pid, st[0], st[2]))
+            if pid == sid:
+                break
+            pid = st[0]
+        return chain
+
+    def _poll_stdin(self):
+        poller = select.poll()
+        poller.register(self.stdin_fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        return [ev for _fd, ev in poller.poll(0)]
+
+    def _stdin_open_pipe(self):
+        try:
+            mode = os.fstat(self.stdin_fd).st_mode
+            if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+                return False
+            return not self._poll_stdin()
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def gone(self):
+        """Why the controller is gone (text), or None while it is there."""
+        if os.getppid() != self.ppid:
+            return "the parent process %d is gone (now %d)" % (self.ppid, os.getppid())
+        for pid, ppid, start in self.chain[1:]:
+            st = _proc_stat(pid, self.proc)
+            if st is None or st[2] != start:
+                return "process %d that started this copy is gone" % pid
+            if st[0] != ppid:
+                return "the parent %d of process %d (%s) is gone" % (ppid, pid, _proc_name(pid, self.proc))
+        if self.watch_stdin:
+            try:
+                events = self._poll_stdin()
+                if any(ev & (select.POLLHUP | select.POLLERR | select.POLLNVAL) for ev in events):
+                    return "stdin was closed"
+                if events and not os.read(self.stdin_fd, 65536):
+                    return "stdin reached EOF"
+            except (OSError, ValueError):
+                return "stdin was closed"
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The progress file
+# ---------------------------------------------------------------------------------------------
+def read_progress(path):
+    """The progress file's content (dict), or None when absent or unreadable."""
+    try:
+        with open(path) as fh:
+            data = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def stale_progress(path):
+    """Look at a progress file before a run: ``(stale, warning)``.
+
+    A file saying ``running`` whose process no longer exists (a copier killed hard: SIGKILL, OOM,
+    host crash) is stale: ``stale`` describes it (``pid``, ``host``, ``started``, ``updated``,
+    ``records``) and the run replaces it. A file saying ``running`` whose process still runs on this
+    host raises KafkaOpsError: another copy writes that file. Otherwise ``(None, None)``.
+    """
+    data = read_progress(path) if path else None
+    if not data or data.get("status") != "running":
+        return None, None
+    pid, host = data.get("pid"), data.get("host")
+    info = dict((k, data.get(k)) for k in ("pid", "host", "started", "updated", "records", "name"))
+    if host and host != socket.gethostname():
+        return info, ("progress file %s says running, written on host %s: it cannot be checked from here; "
+                      "replaced" % (path, host))
+    if isinstance(pid, int) and pid != os.getpid() and process_alive(pid, data.get("process_start")):
+        raise KafkaOpsError("progress file %s is being written by a running copier (pid %d, copy %s): stop it "
+                            "first or give another progress_file; nothing was changed" % (path, pid, data.get("name")),
+                            progress_pid=pid)
+    return info, ("progress file %s said running, but its copier (pid %s) no longer exists: it was stopped "
+                  "without cleaning up (e.g. killed with SIGKILL) after %s records; the file is stale and is "
+                  "replaced" % (path, pid if pid is not None else "not recorded", data.get("records")))
 
 
 class _BatchPart:
@@ -406,9 +648,10 @@ def _slot_callbacks(slot, errors):
 class Copier:
     """Runs the copy loop for a validated :class:`Plan`."""
 
-    def __init__(self, source, target, params, plan, deadline=None, clock=time.monotonic):
-        self.source = source
-        self.target = target
+    def __init__(self, source, target, params, plan, deadline=None, clock=time.monotonic, watch=None):
+        # Clusters or admin.ClusterViews: reads go through the views, the data path uses the clusters.
+        self.source_view, self.target_view = view_of(source), view_of(target)
+        self.source, self.target = self.source_view.cluster, self.target_view.cluster
         self.params = params
         self.plan = plan
         self.deadline = deadline or Deadline(None)
@@ -421,6 +664,12 @@ class Copier:
         self.stopped = None
         self.map_created = False
         self.status = "starting"
+        self.watch = watch if watch is not None else ControllerWatch()
+        self.interrupted = None  # why the controller is gone, when it is
+        self.stale_progress = None
+        self.wall_started = time.time()
+        self._last_watch = clock()
+        self._source_of = dict((t, s) for s, t in plan.target_topics.items())
         self._last_progress_write = 0.0
         self._producer = None
         self._consumer = None
@@ -438,6 +687,13 @@ class Copier:
             self._start()
             self._loop()
             self.status = "done"
+        except ControllerGone as exc:
+            self.status = "interrupted"
+            self._abort_quietly()
+            self._close()
+            self._write_progress(force=True, error=exc.msg)
+            exc.details.update(self.result())
+            raise
         except KafkaOpsError as exc:
             self.status = "failed"
             self._abort_quietly()
@@ -478,7 +734,7 @@ class Copier:
             raise self.target.fail("init transactions (transactional.id %s)" % transactional_id(self.params["name"]), exc)
         # A map topic this run just created is empty: nothing to read.
         omap = OffsetMap() if self.map_created else load_map(self.target, self.map_topic)
-        apply_resume_points(self.plan, omap)
+        apply_resume_points(self.plan, omap, self.map_topic)
         assign = [TopicPartition(st.topic, st.partition, st.start)
                   for key, st in sorted(self.plan.partitions.items()) if self._wanted(st)]
         consumer_conf = {
@@ -517,6 +773,8 @@ class Copier:
             if self._finished():
                 return
             self._check_deadline()
+            if self.clock() - self._last_watch >= _WATCH_EVERY:
+                self._check_controller()
             self._one_batch()
 
     def _check_deadline(self):
@@ -525,9 +783,20 @@ class Copier:
             raise KafkaOpsError("the module timeout ran out after copying %d records (%s); run again to resume"
                                 % (self.records, self.params["mode"]), timed_out=True)
 
+    def _check_controller(self):
+        """Stop (raise ControllerGone) when the controller is gone; called about once a second."""
+        self._last_watch = self.clock()
+        why = self.watch.gone()
+        if why is None:
+            return
+        self.interrupted = why
+        raise ControllerGone(
+            "the copy's controller is gone (%s): the copier stopped, the open transaction was aborted, %d records "
+            "were committed by this run; run again with the same name to resume" % (why, self.records),
+            interrupted=True, interrupted_reason=why)
+
     def _lag_reached(self):
-        keys = sorted(self.plan.partitions)
-        ends = _list_offsets(self.source, keys, OffsetSpec.latest(), "list end offsets")
+        ends = _offsets(self.source_view, sorted(self.plan.partitions), ["stable"])["stable"]
         for key, st in self.plan.partitions.items():
             st.end = ends[key]
         self._write_progress(force=True)
@@ -566,6 +835,8 @@ class Copier:
         not_available = TIMESTAMP_NOT_AVAILABLE
         while n < max_records and nbytes < max_bytes:
             now = self.clock()
+            if now - self._last_watch >= _WATCH_EVERY:
+                self._check_controller()
             if now >= batch_end or (snapshot and self._finished()):
                 break
             msgs = consumer.consume(min(max_records - n, 10000), timeout=min(0.2, max(batch_end - now, 0.001)))
@@ -598,7 +869,7 @@ class Copier:
                 if entry is None:
                     entry = batch[key] = _BatchPart(st)
                 src = entry.src
-                topic, part = key
+                topic, part = st.target_topic, key[1]
                 count = len(group)
                 if not full:
                     slot = [None, None, count, len(src)]
@@ -625,7 +896,7 @@ class Copier:
                     except BufferError:
                         self._produce_when_room(topic, value, mkey, kwargs)
                     except KafkaException as exc:
-                        raise self.target.fail("writing record %s:%d@%d" % (topic, part, m.offset()), exc)
+                        raise self.target.fail("writing record %s:%d@%d" % (key[0], part, m.offset()), exc)
                     src.append(m.offset())
                     size += (len(mkey) if mkey is not None else 0) + (len(value) if value is not None else 0)
                 last = src[-1] + 1
@@ -647,6 +918,8 @@ class Copier:
     def _produce_when_room(self, topic, value, key, kwargs):
         while True:
             self._producer.poll(0.05)
+            if self.clock() - self._last_watch >= _WATCH_EVERY:
+                self._check_controller()
             try:
                 self._producer.produce(topic, value, key, **kwargs)
                 return
@@ -665,7 +938,7 @@ class Copier:
         if err is not None:
             self._errors.append("%s:%s: %s" % (msg.topic(), msg.partition(), err.str()))
             return
-        key = (msg.topic(), msg.partition())
+        key = (self._source_of.get(msg.topic(), msg.topic()), msg.partition())
         tgt = self._tgt.get(key)
         if tgt is None:
             tgt = self._tgt[key] = []
@@ -713,7 +986,8 @@ class Copier:
         now_ms = int(time.time() * 1000)
         for key, entry in self._batch.items():
             src, tgt = entry.src, offsets[key]
-            k, v = progress_record(key[0], key[1], list(zip(src, tgt)), src[-1] + 1, tgt[-1] + 1, now_ms=now_ms)
+            k, v = progress_record(key[0], key[1], list(zip(src, tgt)), src[-1] + 1, tgt[-1] + 1,
+                                   target_topic=entry.st.target_topic, now_ms=now_ms)
             try:
                 producer.produce(self.map_topic, v, k)
             except BufferError:
@@ -742,7 +1016,7 @@ class Copier:
         self._full_reports = True
         self.rollbacks += 1
         self.plan.warnings.append("another producer writes to %s:%d on the target; the copier now asks for a "
-                                  "delivery report per record (slower)" % key)
+                                  "delivery report per record (slower)" % (self.plan.target_topics.get(key[0], key[0]), key[1]))
         for entry in self._batch.values():
             st = entry.st
             tp = TopicPartition(st.topic, st.partition, entry.src[0])
@@ -765,6 +1039,11 @@ class Copier:
             except Exception:  # the next run's init_transactions aborts it anyway
                 pass
             self._in_txn = False
+        # What is reported is what is committed: the open batch's partitions go back to where it began.
+        for entry in self._batch.values():
+            st = entry.st
+            st.next, st.copied, st.bytes, st.done = entry.saved
+        self._batch = {}
 
     def _close(self):
         if self._consumer is not None:
@@ -799,6 +1078,11 @@ class Copier:
             "partitions": [self.plan.partitions[k].to_dict() for k in sorted(self.plan.partitions)],
             "warnings": list(self.plan.warnings),
             "status": self.status,
+            "target_prefix": self.params.get("target_prefix") or "",
+            "target_suffix": self.params.get("target_suffix") or "",
+            "target_topics": dict(self.plan.target_topics),
+            "stale_progress": self.stale_progress,
+            "interrupted_reason": self.interrupted,
         }
 
     def _write_progress(self, force=False, error=None):
@@ -811,6 +1095,10 @@ class Copier:
         self._last_progress_write = now
         data = self.result()
         data["updated"] = int(time.time())
+        data["started"] = int(self.wall_started)
+        data["pid"] = os.getpid()
+        data["process_start"] = process_start(os.getpid())
+        data["host"] = socket.gethostname()
         if error:
             data["error"] = error
         write_json_atomically(path, data)
@@ -825,7 +1113,7 @@ def write_json_atomically(path, data):
 
 def check_mode_result(plan, params, omap):
     """What a run would copy now: per partition, the offsets between resume point and end."""
-    apply_resume_points(plan, omap)
+    apply_resume_points(plan, omap, params.get("offset_map_topic"))
     parts = [plan.partitions[k].to_dict() for k in sorted(plan.partitions)]
     pending = plan.pending()
     return {
@@ -847,25 +1135,49 @@ def check_mode_result(plan, params, omap):
         "partitions_to_copy": sum(1 for p in parts if p["lag"]),
         "warnings": list(plan.warnings),
         "status": "check_mode",
+        "target_prefix": params.get("target_prefix") or "",
+        "target_suffix": params.get("target_suffix") or "",
+        "target_topics": dict(plan.target_topics),
+        "missing_target_topics": list(plan.missing_target_topics),
+        "stale_progress": None,
+        "interrupted_reason": None,
     }
 
 
-def run_mirror(params, source, target, deadline=None, check_mode=False):
+def run_mirror(params, source, target, deadline=None, check_mode=False, distinct_checked=False):
     """Validate, then copy (or, in check mode, report what would be copied). Returns the result dict.
 
-    ``source`` / ``target`` are :class:`connection.Cluster`. Raises KafkaOpsError with the partial
+    The options are checked first (no cluster needed), then the two clusters are compared by
+    cluster id (:func:`admin.ensure_distinct`; skipped when the caller did it: ``distinct_checked``).
+
+    ``source`` / ``target`` are :class:`connection.Cluster` or :class:`admin.ClusterView`. Raises KafkaOpsError with the partial
     result in ``details`` when something fails after validation.
     """
+    watch = ControllerWatch()  # what the controller is, as this run starts
     params = params_with_defaults(params)
+    check_params(params)
     remaining = deadline.remaining() if deadline is not None else None
     if params["mode"] == "follow" and remaining is not None and float(params["duration"]) >= remaining:
         raise KafkaOpsError("duration (%ss) must be shorter than timeout (%ss): mode follow copies for duration "
                             "seconds, then commits and stops" % (params["duration"], round(remaining)))
-    plan = plan_copy(source, target, params)
+    source, target = view_of(source), view_of(target)
+    if not distinct_checked:
+        ensure_distinct(source, target)
+    plan = plan_copy(source, target, params, check_mode=check_mode)
+    stale, warning = stale_progress(params.get("progress_file"))
+    if warning:
+        plan.warnings.append(warning)
+    # The map's layout is checked before anything is written (the copier's init_transactions would
+    # already fence an older copier of the same name).
+    omap = load_map(target.cluster, params["offset_map_topic"]) if plan.map_exists else OffsetMap()
+    check_layout(plan, omap, params["offset_map_topic"])
     if check_mode:
-        omap = load_map(target, params["offset_map_topic"]) if plan.map_exists else OffsetMap()
-        return check_mode_result(plan, params, omap)
-    return Copier(source, target, params, plan, deadline=deadline).run()
+        result = check_mode_result(plan, params, omap)
+        result["stale_progress"] = stale
+        return result
+    copier = Copier(source, target, params, plan, deadline=deadline, watch=watch)
+    copier.stale_progress = stale
+    return copier.run()
 
 
 def diff_of(result):

@@ -44,6 +44,15 @@ import socket
 import ssl
 import time
 
+from ansible_collections.kafkaops.migration.plugins.module_utils import lag as lag_rule
+from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
+    INTERNAL_TOPIC_PATTERNS,
+    ClusterView,
+    Selection,
+    internal_kind,
+    lag_status,
+    reachable_end,
+)
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError, as_list
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline, poll
 
@@ -60,8 +69,16 @@ CONNECTOR_CLASSES = {
 KINDS = ("source", "checkpoint", "heartbeat")
 IDENTITY_POLICY = MIRROR_PACKAGE + "IdentityReplicationPolicy"
 BYTE_ARRAY_CONVERTER = "org.apache.kafka.connect.converters.ByteArrayConverter"
-# MirrorSourceConnector never replicates topics matching its default topics.exclude.
-DEFAULT_TOPICS_EXCLUDE = (r".*[\-\.]internal", r".*\.replica", r"__.*")
+# The connector's topics.exclude: the collection's one internal-topic rule (admin.INTERNAL_TOPIC_PATTERNS,
+# Java-compatible regexes matched against whole names, like Python's re.fullmatch), then the user's
+# exclude patterns. It replaces MirrorSourceConnector's default (.*[-.]internal, .*\.replica, __.*), so
+# the connector and the rest of the collection leave out the same topics.
+TOPICS_EXCLUDE = tuple(INTERNAL_TOPIC_PATTERNS)
+# What MirrorMaker 2 never replicates whatever topics.exclude says: ReplicationPolicy.isInternalTopic
+# (names starting with "__" or ".", ending with ".internal" or "-internal"). A limit of the engine, not
+# another internal-topic rule: such application topics are copied by the built-in engine only.
+MM2_NEVER_REPLICATES = (r"__.*", r"\..*", r".*[.-]internal")
+_MM2_NEVER = [re.compile(p) for p in MM2_NEVER_REPLICATES]
 MASK = "********"
 SECRET_KEY_RE = re.compile(r"(password|secret|jaas\.config|keystore\.key|credentials|token)", re.IGNORECASE)
 
@@ -150,20 +167,38 @@ def _check_pattern(pattern, what):
         raise KafkaOpsError("%s: %r is not a valid regular expression: %s" % (what, pattern, exc))
 
 
-def topic_selection(params):
-    """``(names, patterns)`` from the module's ``topics`` / ``topic_patterns``; raise when both are empty."""
+def _selection_params(params):
+    """``(names, include, exclude)`` from kafka_mirror's params: ``topics`` (exact names), ``include``
+    and ``exclude`` (regexes, whole-name match; ``topic_patterns`` / ``exclude_patterns`` are their
+    old names)."""
     names = [t for t in (params.get("topics") or []) if t]
-    patterns = [p for p in (params.get("topic_patterns") or []) if p]
-    for pattern in params.get("exclude_patterns") or []:
-        _check_pattern(pattern, "exclude_patterns")
+    include = params.get("include")
+    if include is None:
+        include = params.get("topic_patterns")
+    exclude = params.get("exclude")
+    if exclude is None:
+        exclude = params.get("exclude_patterns")
+    return names, [p for p in (include or []) if p], [p for p in (exclude or []) if p]
+
+
+def topic_selection(params):
+    """``(names, patterns)`` from the module's ``topics`` / ``include``; raise when both are empty."""
+    names, patterns, exclude = _selection_params(params)
+    for pattern in exclude:
+        _check_pattern(pattern, "exclude")
     if not names and not patterns:
-        raise KafkaOpsError("mirrormaker2: give at least one topic in topics or topic_patterns")
+        raise KafkaOpsError("mirrormaker2: give at least one topic in topics or include")
     for name in names:
         if not re.match(r"^[A-Za-z0-9._-]{1,249}$", name):
             raise KafkaOpsError("mirrormaker2: %r is not a valid Kafka topic name" % name)
     for pattern in patterns:
-        _check_pattern(pattern, "topic_patterns")
+        _check_pattern(pattern, "include")
     return names, patterns
+
+
+def exclude_patterns(params):
+    """The user's exclude patterns (``exclude``, formerly ``exclude_patterns``)."""
+    return _selection_params(params)[2]
 
 
 def topics_regex_list(names, patterns):
@@ -179,9 +214,19 @@ def topics_regex_list(names, patterns):
     return ",".join(out)
 
 
+def never_replicated(name):
+    """Why MirrorSourceConnector would not copy topic ``name`` (internal, or MM2's own limit), or None."""
+    kind = internal_kind(name)
+    if kind is not None:
+        return "internal topic (%s)" % kind
+    if any(p.fullmatch(name) for p in _MM2_NEVER):
+        return "MirrorMaker 2 never replicates names starting with __ or . or ending with .internal or -internal"
+    return None
+
+
 def excluded_by_default(names):
-    """Names MirrorSourceConnector would silently skip because of its default ``topics.exclude``."""
-    return [n for n in names if any(re.match("^(?:%s)$" % p, n) for p in DEFAULT_TOPICS_EXCLUDE)]
+    """Names MirrorSourceConnector would silently skip: internal topics and MM2's own limit."""
+    return [n for n in names if never_replicated(n)]
 
 
 # -- cluster options -> Java client properties ----------------------------------------------------
@@ -265,7 +310,8 @@ def build_connector_configs(opts, source_params, target_params, names, patterns,
                             read_pem=_read_pem, exclude=None):
     """``{connector name: config}`` (every value a string, as Connect returns them) for the wanted connectors.
 
-    ``exclude``: the module's ``exclude_patterns``; they extend MirrorMaker 2's default ``topics.exclude``.
+    ``exclude``: the module's ``exclude`` patterns; ``topics.exclude`` is the collection's internal-topic
+    rule (:data:`TOPICS_EXCLUDE`) followed by them.
     """
     src = java_client_config(source_params, "source", read_pem)
     tgt = java_client_config(target_params, "target", read_pem)
@@ -308,8 +354,7 @@ def build_connector_configs(opts, source_params, target_params, names, patterns,
             "tasks.max": "1",
         },
     }
-    if exclude:
-        per_kind["source"]["topics.exclude"] = ",".join(list(DEFAULT_TOPICS_EXCLUDE) + list(exclude))
+    per_kind["source"]["topics.exclude"] = ",".join(list(TOPICS_EXCLUDE) + list(exclude or []))
     if exactly_once:
         per_kind["source"]["exactly.once.support"] = "required"
     out = {}
@@ -597,69 +642,67 @@ def committed_positions(offsets, source_alias):
     return out
 
 
-def compute_lag(positions, earliest, latest):
-    """Per-partition lag: records between the next offset to copy and the log end offset."""
+def compute_lag(positions, earliest, latest, stable=None, facts=None):
+    """Per-partition lag of the copy by the collection's one lag definition (:func:`admin.lag_status`).
+
+    ``positions``: the next offset to copy per partition (None: nothing copied yet, so the log start);
+    ``earliest`` / ``latest``: log start and log end offsets; ``stable``: last stable offsets (the
+    connector reads ``read_committed``, so it can reach no further); ``facts``: what a probe proved
+    (:class:`admin.ProbeFacts`), so trailing markers and aborted records count 0.
+    """
     rows, total = [], 0
+    stable = stable or {}
     for tp in sorted(latest):
         end = latest[tp]
         start = earliest.get(tp, 0)
         nxt = positions.get(tp)
-        lag = max(end - (start if nxt is None else max(nxt, start)), 0)
+        pos = start if nxt is None else max(nxt, start)
+        free = facts.free_until(tp, pos) if facts is not None else None
+        visible = facts.visible_from(tp, pos) if facts is not None else None
+        status, lag, _probe_from = lag_status(pos, end, reachable_end(end, stable.get(tp), "read_committed"), free, visible)
         total += lag
         rows.append({"topic": tp[0], "partition": tp[1], "log_end_offset": end,
-                     "next_offset": nxt, "lag": lag})
+                     "next_offset": nxt, "lag": lag, "status": status})
     return {"total": total, "partitions": rows}
 
 
 def select_topics(all_topics, names, patterns, exclude=()):
-    """The source topics the source connector copies (Python regexes standing in for Java ones)."""
-    wanted = set(names)
-    compiled = [re.compile("^(?:%s)$" % p) for p in patterns]
-    excluded = [re.compile("^(?:%s)$" % p) for p in list(DEFAULT_TOPICS_EXCLUDE) + list(exclude or ())]
-    return sorted(t for t in all_topics
-                  if (t in wanted or any(c.match(t) for c in compiled)) and not any(x.match(t) for x in excluded))
+    """The source topics the source connector copies: exact ``names`` and the topics ``patterns``
+    select (:class:`admin.Selection`, whole-name match, internal topics never), minus ``exclude``
+    and what MirrorMaker 2 never replicates."""
+    selection = Selection(list(patterns), list(exclude or ()))
+    wanted = set(n for n in names if n in set(all_topics)) | set(selection.select(all_topics))
+    return sorted(t for t in wanted if not never_replicated(t) and not any(re.fullmatch(p, t) for p in exclude or ()))
 
 
 def measure_lag(client, source, connector, opts, names, patterns, exclude=()):
-    """Lag of the source connector against the source's log end offsets (read_committed), or None."""
+    """Lag of the source connector on the source, by the one lag definition (read_committed, with the
+    bounded probe of :func:`lag.measure`), or None when the worker does not report offsets."""
     offsets = client.offsets(connector)
     if offsets is None:
         return None
-    from confluent_kafka import IsolationLevel, TopicPartition
-    from confluent_kafka.admin import OffsetSpec
-    try:
-        metadata = source.admin.list_topics(timeout=source.timeout())
-    except KafkaOpsError:
-        raise
-    except Exception as exc:  # KafkaException: no answer, authorization
-        raise source.fail("list topics", exc)
-    topics = select_topics(list(metadata.topics), names, patterns, exclude)
-    parts = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
-    if not parts:
+    view = ClusterView(source)
+    counts = view.topics()
+    topics = select_topics(list(counts), names, patterns, exclude)
+    keys = [(t, p) for t in topics for p in range(counts[t])]
+    if not keys:
         return {"total": 0, "partitions": []}
-    ends = {}
-    for spec_name, spec in (("earliest", OffsetSpec.earliest()), ("latest", OffsetSpec.latest())):
-        try:
-            futures = source.admin.list_offsets(dict((tp, spec) for tp in parts),
-                                                isolation_level=IsolationLevel.READ_COMMITTED,
-                                                request_timeout=source.timeout())
-        except KafkaOpsError:
-            raise
-        except Exception as exc:
-            raise source.fail("list %s offsets" % spec_name, exc)
-        ok, errors = source.results(futures, "list %s offsets" % spec_name)
-        if errors:
-            raise KafkaOpsError("%s: list offsets failed for %s" % (source, ", ".join(
-                "%s[%d]: %s" % (tp.topic, tp.partition, err) for tp, err in sorted(errors.items(), key=lambda i: (i[0].topic, i[0].partition)))))
-        ends[spec_name] = dict(((tp.topic, tp.partition), info.offset) for tp, info in ok.items())
-    return compute_lag(committed_positions(offsets, opts["source_alias"]), ends["earliest"], ends["latest"])
+    positions = committed_positions(offsets, opts["source_alias"])
+    rows = lag_rule.measure(view, {connector: dict((k, positions.get(k)) for k in keys)}, "read_committed")[connector]
+    errors = ["%s[%d]: %s" % (k[0], k[1], r["error"]) for k, r in sorted(rows.items()) if r.get("error")]
+    if errors:
+        raise KafkaOpsError("%s: list offsets failed for %s" % (source, ", ".join(errors)))
+    parts = [{"topic": k[0], "partition": k[1], "log_end_offset": r["log_end"], "next_offset": positions.get(k),
+              "lag": r["lag"], "status": r["status"]} for k, r in sorted(rows.items())]
+    return {"total": sum(r["lag"] for r in parts), "partitions": parts}
 
 
 # -- the engine -----------------------------------------------------------------------------------
 def run_mirrormaker2(params, source, target, deadline, check_mode=False, client=None):
     """Deploy (or remove) the MirrorMaker 2 connectors; the result dict of kafka_mirror's mirrormaker2 engine.
 
-    ``params``: the module's params (``mirrormaker2``, ``topics``, ``topic_patterns``, ``interval``).
+    ``params``: the module's params (``mirrormaker2``, ``topics``, ``include`` / ``exclude`` (or their old
+    names ``topic_patterns`` / ``exclude_patterns``), ``interval``).
     ``source`` / ``target``: connection.Cluster objects. Raises KafkaOpsError (with ``connectors`` and
     ``diff`` in its details when something was already changed).
     """
@@ -698,12 +741,11 @@ def run_mirrormaker2(params, source, target, deadline, check_mode=False, client=
         return result
 
     names, patterns = topic_selection(params)
-    exclude = [p for p in (params.get("exclude_patterns") or []) if p]
+    exclude = exclude_patterns(params)
     skipped = excluded_by_default(names)
     if skipped:
-        raise KafkaOpsError("mirrormaker2: MirrorSourceConnector never copies %s (its default topics.exclude: %s); "
-                            "set mirrormaker2.connector_config.source.topics.exclude to copy them"
-                            % (", ".join(skipped), ", ".join(DEFAULT_TOPICS_EXCLUDE)))
+        raise KafkaOpsError("mirrormaker2: MirrorSourceConnector never copies %s; nothing was changed"
+                            % "; ".join("%s (%s)" % (n, never_replicated(n)) for n in skipped))
     installed = client.plugins()
     missing = [CONNECTOR_CLASSES[k] for k in wanted_kinds(opts) if CONNECTOR_CLASSES[k] not in installed]
     if missing:

@@ -30,6 +30,10 @@ Progress record
          "target_next": 1215,        # target offset after the batch's last record
          "time": 1764300000000}      # wall clock, ms
 
+    One map holds one target layout: every progress record of a source partition names the same
+    ``target_topic`` (kafka_mirror's ``target_prefix`` / ``target_suffix``); a map that names two is
+    refused when read (``TranslationError``), and the mirror refuses to write a second one.
+
     Runs break wherever either side has a gap: source gaps come from compaction, transaction
     markers and aborted records (never copied); target gaps from the mirror's own commit markers.
 
@@ -160,6 +164,11 @@ class OffsetMap:
         if value.get("format") != FORMAT_VERSION:
             raise TranslationError("unsupported offset-map format %r" % value.get("format"))
         pm = self.partition(value["topic"], value["partition"], value.get("target_topic"))
+        if value.get("target_topic") and value["target_topic"] != pm.target_topic:
+            # One map, one layout: the mirror refuses to write another (kafka_mirror target_prefix).
+            raise TranslationError("the offset map records source partition %s:%d copied into two target topics "
+                                   "(%s and %s); one offset map holds one target layout"
+                                   % (pm.topic, pm.partition, pm.target_topic, value["target_topic"]))
         pm.add(value.get("runs") or [], value.get("source_next"), value.get("target_next"))
 
     def translate(self, topic, partition, source_offset):

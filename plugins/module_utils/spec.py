@@ -3,17 +3,22 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Procedure steps 1 and 2: read the source cluster, size the target, preflight a target.
 
-Plain Python, no AnsibleModule. The pure functions (topic classification, traffic arithmetic,
-disk estimate, catalogue matching, preflight checks) are unit-tested without Kafka; the readers
-(:func:`read_cluster`, :func:`sample_traffic`, :func:`read_groups`) talk to a real cluster through
-:class:`connection.Cluster`, always in batches:
+Plain Python, no AnsibleModule. The pure functions (traffic arithmetic, disk estimate, catalogue
+matching, preflight checks) are unit-tested without Kafka; the readers (:func:`read_cluster`,
+:func:`sample_traffic`) read a real cluster through the admin layer (:class:`admin.ClusterView`), always
+in batches:
 
-* topics: one ``describe_topics`` call for all topics;
-* configs: ``describe_configs`` in chunks of :data:`CONFIG_BATCH` topics, all chunks in flight at once
-  (broker configs: librdkafka allows one BROKER resource per call, so one call per broker, concurrent);
+* topics: one ``describe_topics`` call for all topics; which topics are internal and which are
+  selected is the admin layer's rule (:func:`admin.internal_kind`, :class:`admin.Selection`);
+* configs: ``describe_configs`` in chunks, all chunks in flight at once (broker configs: librdkafka
+  allows one BROKER resource per call, so one call per broker, concurrent);
 * offsets: one ``list_offsets`` call per sample for every partition;
 * group offsets: confluent-kafka takes one group per ``list_consumer_group_offsets`` call, so all
-  calls are issued first and waited for once.
+  calls are issued first and waited for once;
+* group lag: the collection's one lag definition (:func:`admin.lag_status`, measured by
+  :func:`lag.measure`): lag to the last offset the group's consumers can reach (the last stable
+  offset for ``read_committed``), with trailing markers and aborted records proven empty by one
+  bounded probe, so a drained group on a transactional topic reports 0.
 
 Size on disk comes from kafka-python's ``KafkaAdminClient.describe_log_dirs`` (DescribeLogDirs, the
 broker's own count of bytes in each replica's segments), because confluent-kafka has no
@@ -30,14 +35,17 @@ import re
 import time
 import traceback
 
+import threading
+
+from ansible_collections.kafkaops.migration.plugins.module_utils import lag as lag_rule
+from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
+    internal_kind,
+    is_internal,
+    is_unknown_topic,
+    view_of,
+)
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.editions import EDITION_KEYS
-
-try:
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicCollection, TopicPartition
-    from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, OffsetSpec, ResourceType
-except ImportError:  # connection.Cluster reports the missing library
-    pass
 
 try:
     from kafka import KafkaAdminClient
@@ -49,47 +57,11 @@ except ImportError:
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-CONFIG_BATCH = 250
-CONFIG_CONNECTIONS = 3
-
-# Topics that belong to Kafka or to tools around it; never migrated as data.
-INTERNAL_NAMES = {
-    "__consumer_offsets": "consumer offsets",
-    "__transaction_state": "transaction state",
-    "__share_group_state": "share group state",
-    "__cluster_metadata": "KRaft metadata",
-    "_schemas": "Schema Registry",
-    "connect-configs": "Kafka Connect",
-    "connect-offsets": "Kafka Connect",
-    "connect-status": "Kafka Connect",
-    "heartbeats": "MirrorMaker 2",
-}
-INTERNAL_PATTERNS = [
-    (re.compile(r"^__"), "Kafka internal (name starts with __)"),
-    (re.compile(r"^mm2-(offsets|configs|status)\..*\.internal$"), "MirrorMaker 2"),
-    (re.compile(r"\.checkpoints\.internal$"), "MirrorMaker 2"),
-    (re.compile(r"(^|\.)heartbeats$"), "MirrorMaker 2"),
-    (re.compile(r"^mm2-offset-syncs\..*\.internal$"), "MirrorMaker 2"),
-    (re.compile(r"^_confluent"), "Confluent Platform"),
-    (re.compile(r"^connect-cluster-(configs|offsets|status)$"), "Kafka Connect"),
-]
 
 
 # ----------------------------------------------------------------------------------------------
 # Pure helpers
 # ----------------------------------------------------------------------------------------------
-def classify_topic(name, is_internal=False):
-    """``(internal, kind)``: whether a topic is Kafka's or a tool's rather than application data."""
-    if is_internal:
-        return True, INTERNAL_NAMES.get(name, "Kafka internal")
-    if name in INTERNAL_NAMES:
-        return True, INTERNAL_NAMES[name]
-    for pattern, kind in INTERNAL_PATTERNS:
-        if pattern.search(name):
-            return True, kind
-    return False, None
-
-
 def metric_name(topic):
     """Kafka's metric name of a topic: '.' becomes '_' (so 'a.b' and 'a_b' collide)."""
     return topic.replace(".", "_")
@@ -101,23 +73,6 @@ def metric_collisions(names):
     for n in set(names):
         groups.setdefault(metric_name(n), set()).add(n)
     return sorted([sorted(g) for g in groups.values() if len(g) > 1])
-
-
-def compile_patterns(patterns, what):
-    out = []
-    for p in patterns or []:
-        try:
-            out.append(re.compile(p))
-        except re.error as exc:
-            raise KafkaOpsError("%s: %r is not a valid regular expression: %s" % (what, p, exc))
-    return out
-
-
-def selected(name, include, exclude):
-    """A topic is selected when it matches an include pattern (or none is given) and no exclude."""
-    if include and not any(p.search(name) for p in include):
-        return False
-    return not any(p.search(name) for p in exclude)
 
 
 def _int(value, default=None):
@@ -625,84 +580,44 @@ class SizeProbe:
             self.admin = None
 
 
-def _broker_config_futures(cluster, broker_ids):
-    """One describe_configs call per broker (librdkafka allows one BROKER resource per call)."""
-    futures = {}
-    for b in broker_ids:
-        for res, fut in cluster.admin.describe_configs([ConfigResource(ResourceType.BROKER, str(b))],
-                                                       **cluster.request_kwargs()).items():
-            futures[b] = fut
-    return futures
-
-
-def _topic_config_futures(cluster, names):
-    """describe_configs in chunks of CONFIG_BATCH topics, all in flight at once, spread over up to
-    CONFIG_CONNECTIONS admin clients: a broker serves one connection's requests in order, and on
-    ZooKeeper clusters it reads each topic's config from ZooKeeper, so one connection serialises it."""
-    chunks = [names[i:i + CONFIG_BATCH] for i in range(0, len(names), CONFIG_BATCH)]
-    admins = [cluster.admin] + [AdminClient(cluster.client_config()) for dummy in range(min(len(chunks), CONFIG_CONNECTIONS) - 1)]
-    futures = {}
-    wait = config_wait(cluster, len(chunks))
-    for i, chunk in enumerate(chunks):
-        admin = admins[i % len(admins)]
-        for res, fut in admin.describe_configs([ConfigResource(ResourceType.TOPIC, n) for n in chunk],
-                                               request_timeout=wait).items():
-            futures[res.name] = fut
-    return futures, admins  # keep the extra clients alive until the futures are done
-
-
-def config_wait(cluster, chunks):
-    """Seconds the config chunks may take: request_timeout per chunk queued on one connection."""
-    per_connection = -(-chunks // CONFIG_CONNECTIONS)
-    return cluster.timeout(cluster.request_timeout * max(per_connection, 1))
-
-
-def _topic_configs(ok):
-    """``{topic: (effective configs, non-default configs)}``; non-default = set on the topic itself."""
-    dynamic = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
-    out = {}
-    for name, entries in ok.items():
-        effective, nondefault = {}, {}
-        for key, e in entries.items():
-            effective[key] = e.value
-            src = e.source.value if hasattr(e.source, "value") else e.source
-            if src == dynamic:
-                nondefault[key] = "********" if e.is_sensitive else e.value
-        out[name] = (effective, nondefault)
-    return out
-
-
-def read_cluster(cluster, info, probe, warnings, include=None, exclude=None):
+def read_cluster(cluster, info, probe, warnings, selection=None):
     """Brokers, versions, controller mode and every topic with partitions, RF and configs.
 
-    Broker configs, DescribeTopics (all topics in one call) and the topic configs are all in flight
-    at the same time; the version probe runs meanwhile.
+    Every internal topic is listed (flagged, never sized) and every topic ``selection`` (an
+    :class:`admin.Selection`; all non-internal topics when None) picks. The version probe
+    (kafka-python) runs in a thread while the admin layer reads the topics, their configs and the
+    broker configs.
     """
+    view = view_of(cluster)
+    cluster = view.cluster
     ids = [b["id"] for b in info["brokers"]]
-    bfut = _broker_config_futures(cluster, ids)
-    md = cluster.admin.list_topics(timeout=cluster.timeout())
-    names = []
-    for n in sorted(md.topics):
-        if classify_topic(n)[0] or selected(n, include or [], exclude or []):
-            names.append(n)
-    dfut = cluster.admin.describe_topics(TopicCollection(names), **cluster.request_kwargs()) if names else {}
-    cfut, config_admins = _topic_config_futures(cluster, names) if names else ({}, [])
-    versions, features = probe.versions(ids) if probe else ({}, None)
-    okb, berr = cluster.results(bfut, "describe broker configs")
-    bconf = dict((b, dict((k, e.value) for k, e in entries.items())) for b, entries in okb.items())
-    for b, err in berr.items():
-        warnings.append("%s: broker %s configs unavailable: %s" % (cluster, b, err))
-    descs, derr = cluster.results(dfut, "describe topics") if dfut else ({}, {})
-    for n, err in derr.items():
-        warnings.append("%s: topic %s not described: %s" % (cluster, n, err))
-    okc, cerr = cluster.results(cfut, "describe topic configs", timeout=config_wait(cluster, len(cfut) // CONFIG_BATCH + 1)) \
-        if cfut else ({}, {})
-    del config_admins[:]
-    configs = _topic_configs(okc)
-    lost = dict((n, e) for n, e in cerr.items() if n in descs and "UNKNOWN_TOPIC" not in e)
-    if lost:  # configs are what the topics are created with on the target: no silent gaps
-        raise KafkaOpsError("%s: describe topic configs failed for %d topic(s), e.g. %s" % (
-            cluster, len(lost), "; ".join("%s: %s" % kv for kv in sorted(lost.items())[:3])))
+    probed = {"versions": {}, "features": None}
+    thread = None
+    if probe:
+        def run_probe():
+            probed["versions"], probed["features"] = probe.versions(ids)
+        thread = threading.Thread(target=run_probe, name="kafkaops-spec-version-probe")
+        thread.daemon = True
+        thread.start()
+    try:
+        all_names = view.topics()
+        chosen = set(selection.select(all_names)) if selection is not None else set(n for n in all_names if not is_internal(n))
+        names = sorted(n for n in all_names if is_internal(n) or n in chosen)
+        if selection is not None:
+            for pattern in selection.unmatched_includes(all_names):
+                warnings.append("%s: include pattern %r matches no topic (patterns match whole names: %r, not %r, "
+                                "selects the topics starting with orders)" % (cluster, pattern, "orders.*", "^orders"))
+        descs, gone = view.describe_topics(names)
+        for n in gone:
+            warnings.append("%s: topic %s not described: deleted meanwhile" % (cluster, n))
+        configs = view.topic_configs([n for n in names if n in descs])
+        bconf, berr = view.broker_configs(ids)
+        for b, err in berr.items():
+            warnings.append("%s: broker %s configs unavailable: %s" % (cluster, b, err))
+    finally:
+        if thread is not None:
+            thread.join(cluster.timeout() + 1)
+    versions, features = probed["versions"], probed["features"]
     zk = any((c.get("zookeeper.connect") or "") for c in bconf.values())
     roles = sorted(set(c.get("process.roles") for c in bconf.values() if c.get("process.roles")))
     mode = "zookeeper" if zk else ("kraft" if roles or features else "unknown")
@@ -733,19 +648,20 @@ def read_cluster(cluster, info, probe, warnings, include=None, exclude=None):
         if n not in descs:
             continue
         d = descs[n]
-        internal, kind = classify_topic(n, d.is_internal)
-        rfs = sorted(set(len(p.replicas) for p in d.partitions))
-        effective, nondefault = configs.get(n, ({}, {}))
+        kind = internal_kind(n, d["internal_flag"])
+        rfs = sorted(set(p["replicas"] for p in d["partitions"]))
+        conf = configs.get(n, {"effective": {}, "non_default": {}})
+        effective = conf["effective"]
         topics.append({
-            "name": n, "internal": internal, "internal_kind": kind, "partitions": len(d.partitions),
+            "name": n, "internal": kind is not None, "internal_kind": kind, "partitions": len(d["partitions"]),
             "replication_factor": rfs[-1] if rfs else 0,
-            "under_replicated_partitions": sum(1 for p in d.partitions if len(p.isr) < len(p.replicas)),
-            "configs": nondefault,
+            "under_replicated_partitions": sum(1 for p in d["partitions"] if p["isr"] < p["replicas"]),
+            "configs": conf["non_default"],
             "retention_ms": effective.get("retention.ms"),
             "retention_bytes": effective.get("retention.bytes"),
             "cleanup_policy": effective.get("cleanup.policy"),
             "max_message_bytes": effective.get("max.message.bytes"),
-            "partition_ids": sorted(p.id for p in d.partitions),
+            "partition_ids": [p["id"] for p in d["partitions"]],
         })
         if len(rfs) > 1:
             warnings.append("%s: topic %s has partitions with different replica counts %s" % (cluster, n, rfs))
@@ -758,58 +674,46 @@ def read_cluster(cluster, info, probe, warnings, include=None, exclude=None):
     }, topics
 
 
-def _list_offsets(cluster, tps, spec, what, gone=None):
-    """Offsets of many partitions in one call. Partitions of topics deleted meanwhile (someone else's
-    topic on a shared cluster) are dropped and their topic added to ``gone``; other errors fail."""
+def _list_offsets(view, tps, kind, gone=None):
+    """Offsets of one kind (admin.ClusterView kinds: start, end) of many partitions in one call.
+    Partitions of topics deleted meanwhile (someone else's topic on a shared cluster) are dropped
+    and their topic added to ``gone``; other errors fail."""
     tps = [tp for tp in tps if gone is None or tp[0] not in gone]
     if not tps:
         return {}
-    req = dict((TopicPartition(t, p), spec) for t, p in tps)
-    ok, errors = cluster.results(cluster.admin.list_offsets(req, **cluster.request_kwargs()), what)
+    out, errors = view.offsets_of_kinds(tps, [kind])
     hard = {}
-    for k, v in errors.items():
-        if gone is not None and "UNKNOWN_TOPIC" in v:
-            gone.add(k.topic)
+    for (_kind, tp), text in errors.items():
+        if gone is not None and is_unknown_topic(text):
+            gone.add(tp[0])
         else:
-            hard[k] = v
+            hard[tp] = text
     if hard:
-        raise KafkaOpsError("%s: %s failed for %d partition(s), e.g. %s" % (
-            cluster, what, len(hard), "; ".join("%s[%s]: %s" % (k.topic, k.partition, v) for k, v in list(hard.items())[:3])))
-    return dict(((k.topic, k.partition), v.offset) for k, v in ok.items() if k.topic not in (gone or ()))
+        raise KafkaOpsError("%s: list offsets (%s) failed for %d partition(s), e.g. %s" % (
+            view, kind, len(hard), "; ".join("%s[%s]: %s" % (k[0], k[1], v) for k, v in sorted(hard.items())[:3])))
+    return dict((tp, off) for tp, off in out[kind].items() if tp[0] not in (gone or ()))
 
 
-def _group_offsets(cluster, group_ids):
-    """Committed offsets of each group: one call per group (confluent-kafka's rule), waited for once."""
-    futures = {}
-    for g in group_ids:
-        futures.update(cluster.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(g)], **cluster.request_kwargs()))
-    ok, errors = cluster.results(futures, "list consumer group offsets")
-    out = {}
-    for g, res in ok.items():
-        out[g] = dict(((tp.topic, tp.partition), tp.offset) for tp in (res.topic_partitions or []) if tp.offset is not None and tp.offset >= 0)
-    return out, errors
+def _group_offsets(view, group_ids):
+    """Committed offsets of each group (one call per group, all in flight at once): ``(offsets, errors)``."""
+    return view.committed(group_ids), {}
 
 
-def list_groups(cluster, warnings):
-    res = cluster.result(cluster.admin.list_consumer_groups(**cluster.request_kwargs()), "list consumer groups")
-    for err in res.errors or []:
-        warnings.append("%s: listing groups: %s" % (cluster, err))
-    return sorted(set(g.group_id for g in res.valid))
+def list_groups(view, warnings):
+    ids, errors = view.list_groups()
+    for err in errors:
+        warnings.append("%s: listing groups: %s" % (view, err))
+    return ids
 
 
-def describe_groups(cluster, group_ids, warnings):
+def describe_groups(view, group_ids, warnings):
+    """``{group: {"state" (lower case), "members", "simple", "assignor", "clients"}}``."""
     if not group_ids:
         return {}
-    ok, errors = cluster.results(cluster.admin.describe_consumer_groups(group_ids, **cluster.request_kwargs()),
-                                 "describe consumer groups")
-    for g, err in errors.items():
-        warnings.append("%s: group %s not described: %s" % (cluster, g, err))
     out = {}
-    for g, d in ok.items():
-        state = getattr(d.state, "name", str(d.state)).lower()
-        out[g] = {"state": state, "members": len(d.members or []), "simple": bool(d.is_simple_consumer_group),
-                  "assignor": d.partition_assignor or None,
-                  "clients": sorted(set(m.client_id for m in (d.members or []))) if d.members else []}
+    for g, d in view.groups(group_ids).items():
+        out[g] = {"state": (d["state"] or "unknown").lower(), "members": d["members"], "simple": d["simple"],
+                  "assignor": d["assignor"], "clients": d["clients"]}
     return out
 
 
@@ -824,15 +728,17 @@ def sample_traffic(cluster, tps, window, interval, probe, group_ids, gone=None):
         value = fn()
         return (t0 + time.monotonic()) / 2.0, value
 
+    view = view_of(cluster)
+    cluster = view.cluster
     obs = {"samples": [], "start0": None, "start1": None, "size0": None, "size1": None, "total_size": None,
            "size_end0": None, "size_end1": None,
            "groups0": {}, "groups1": {}, "group_errors": {}, "t_groups0": None, "t_groups1": None}
-    obs["start0"] = _list_offsets(cluster, tps, OffsetSpec.earliest(), "list earliest offsets", gone)
-    obs["samples"].append(stamp(lambda: _list_offsets(cluster, tps, OffsetSpec.latest(), "list latest offsets", gone)))
+    obs["start0"] = _list_offsets(view, tps, "start", gone)
+    obs["samples"].append(stamp(lambda: _list_offsets(view, tps, "end", gone)))
     if probe:
-        obs["size0"], obs["total_size"], obs["size_end0"] = _sized(cluster, tps, probe, obs["samples"][-1][1], gone)
+        obs["size0"], obs["total_size"], obs["size_end0"] = _sized(view, tps, probe, obs["samples"][-1][1], gone)
     if group_ids:
-        obs["t_groups0"], (obs["groups0"], obs["group_errors"]) = stamp(lambda: _group_offsets(cluster, group_ids))
+        obs["t_groups0"], (obs["groups0"], obs["group_errors"]) = stamp(lambda: _group_offsets(view, group_ids))
     if window <= 0:
         obs["start1"], obs["size1"], obs["size_end1"] = obs["start0"], obs["size0"], obs["size_end0"]
         obs["groups1"], obs["t_groups1"] = obs["groups0"], obs["t_groups0"]
@@ -848,47 +754,80 @@ def sample_traffic(cluster, tps, window, interval, probe, group_ids, gone=None):
             raise KafkaOpsError("%s: sample_window %.1f s does not fit in the module timeout" % (cluster, window), timed_out=True)
         if pause > 0:
             time.sleep(pause)
-        obs["samples"].append(stamp(lambda: _list_offsets(cluster, tps, OffsetSpec.latest(), "list latest offsets", gone)))
+        obs["samples"].append(stamp(lambda: _list_offsets(view, tps, "end", gone)))
         if k * step >= window:
             break
         k += 1
     if probe:
-        obs["size1"], obs["total_size"], obs["size_end1"] = _sized(cluster, tps, probe, obs["samples"][-1][1], gone)
-    obs["start1"] = _list_offsets(cluster, tps, OffsetSpec.earliest(), "list earliest offsets", gone)
+        obs["size1"], obs["total_size"], obs["size_end1"] = _sized(view, tps, probe, obs["samples"][-1][1], gone)
+    obs["start1"] = _list_offsets(view, tps, "start", gone)
     if group_ids:
-        obs["t_groups1"], (obs["groups1"], errs) = stamp(lambda: _group_offsets(cluster, group_ids))
+        obs["t_groups1"], (obs["groups1"], errs) = stamp(lambda: _group_offsets(view, group_ids))
         obs["group_errors"].update(errs)
     return obs
 
 
-def _sized(cluster, tps, probe, before, gone):
+def _sized(view, tps, probe, before, gone):
     """Sizes (DescribeLogDirs) bracketed by log-end offsets: ``before`` (just read) and one read right
     after; the midpoint is the log end the sizes correspond to, so bytes pair with messages."""
     one, total = probe.log_dirs(tps)
     if one is None:
         return None, None, None
-    after = _list_offsets(cluster, tps, OffsetSpec.latest(), "list latest offsets", gone)
+    after = _list_offsets(view, tps, "end", gone)
     mid = dict((tp, (before[tp] + after[tp]) / 2.0) for tp in after if tp in before)
     return one, total, mid
 
 
-def collect(source, window=10.0, interval=1.0, include=None, exclude=None, groups=True, measure_size=True):
+def group_lag(view, commits, partitions, isolation_level, warnings):
+    """Lag of each group on the partitions it committed on among ``partitions`` (the selected ones).
+
+    The collection's one lag definition (:func:`admin.lag_status`): lag to the last offset the
+    group's consumers can reach (last stable offset for ``read_committed``, high watermark otherwise),
+    with the offsets between the committed offset and that end read once by a bounded probe that
+    never commits (:func:`lag.measure`): trailing transaction markers and aborted records count 0.
+    A partition the probe could not decide within its budget keeps the upper bound ``log end -
+    committed``. Returns ``{group: {"lag", "topics": {topic: lag}, "not_drained"}}``.
+    """
+    positions = dict((g, dict((tp, off) for tp, off in offs.items() if tp in partitions)) for g, offs in commits.items())
+    rows = lag_rule.measure(view, positions, isolation_level) if any(positions.values()) else dict((g, {}) for g in positions)
+    out, errors = {}, []
+    for g, parts in rows.items():
+        total, per_topic, not_drained = 0, {}, 0
+        for (t, _p), row in sorted(parts.items()):
+            n = row["lag"]
+            if n is None:  # not readable (deleted meanwhile): its upper bound is unknown, leave it out
+                errors.append("%s %s:%d: %s" % (g, t, _p, row.get("error")))
+                continue
+            total += n
+            per_topic[t] = per_topic.get(t, 0) + n
+            not_drained += 1 if row["status"] != "drained" else 0
+        out[g] = {"lag": total, "topics": per_topic, "not_drained": not_drained}
+    if errors:
+        warnings.append("%s: lag not measured on %d partition(s), e.g. %s" % (view, len(errors), "; ".join(errors[:3])))
+    return out
+
+
+def collect(source, window=10.0, interval=1.0, selection=None, groups=True, measure_size=True,
+            isolation_level="read_committed"):
     """Step 1: everything known about the source. Returns ``(spec, topics, warnings)``.
 
+    ``selection``: an :class:`admin.Selection` (all non-internal topics when None).
     ``topics`` are the selected topics (internal ones included, flagged) with traffic, sizes and the
-    per-topic disk estimate; ``spec`` is the summary returned to the user.
+    per-topic disk estimate; ``spec`` is the summary returned to the user. Group lag follows the one
+    lag definition for consumers of ``isolation_level`` (see :func:`group_lag`).
     """
     warnings = []
     started = time.monotonic()
-    described = source.describe()  # reachability and credentials first: fails fast with the cause
+    view = view_of(source)
+    described = view.describe()  # reachability and credentials first: fails fast with the cause
     probe = SizeProbe(source, warnings) if measure_size else None
     try:
-        info, topics = read_cluster(source, described, probe, warnings, include, exclude)
+        info, topics = read_cluster(view, described, probe, warnings, selection)
         tps = [(t["name"], p) for t in topics for p in t["partition_ids"]]
-        group_ids = list_groups(source, warnings) if groups else []
-        gdesc = describe_groups(source, group_ids, warnings) if groups else {}
+        group_ids = list_groups(view, warnings) if groups else []
+        gdesc = describe_groups(view, group_ids, warnings) if groups else {}
         gone = set()
-        obs = sample_traffic(source, tps, window, interval, probe, group_ids, gone)
+        obs = sample_traffic(view, tps, window, interval, probe, group_ids, gone)
     finally:
         if probe:
             probe.close()
@@ -925,9 +864,11 @@ def collect(source, window=10.0, interval=1.0, include=None, exclude=None, group
                                                              t["partitions"], t["size_bytes"], t["cleanup_policy"])
         t["disk_bytes"] = int(t["disk_bytes"])
         by_name[t["name"]] = (t, ids)
-    # consumer groups: state, members, lag (log end - committed), consumption rate
+    # consumer groups: state, members, lag (the one lag definition), consumption rate
     group_list, read_bps, read_known = [], 0.0, window > 0 and bool(group_ids)
     dt = (obs["t_groups1"] - obs["t_groups0"]) if obs["t_groups1"] and obs["t_groups0"] else 0
+    lags = group_lag(view, dict((g, obs["groups1"][g]) for g in group_ids if obs["groups1"].get(g) is not None),
+                     set(last), isolation_level, warnings)
     for g in group_ids:
         committed = obs["groups1"].get(g)
         entry = dict(group_id=g, **gdesc.get(g, {"state": "unknown", "members": 0, "simple": None, "assignor": None, "clients": []}))
@@ -935,15 +876,9 @@ def collect(source, window=10.0, interval=1.0, include=None, exclude=None, group
             entry.update(lag=None, error=obs["group_errors"].get(g))
             group_list.append(entry)
             continue
-        lag, topics_lag = 0, {}
-        for (tn, p), off in committed.items():
-            end = last.get((tn, p))
-            if end is None:
-                continue
-            n = max(end - off, 0)
-            lag += n
-            topics_lag[tn] = topics_lag.get(tn, 0) + n
-        entry.update(lag=lag, topics=topics_lag, committed_partitions=len(committed))
+        lag, topics_lag = lags[g]["lag"], lags[g]["topics"]
+        entry.update(lag=lag, topics=topics_lag, committed_partitions=len(committed),
+                     partitions_not_drained=lags[g]["not_drained"])
         if dt > 0:
             before = obs["groups0"].get(g, {})
             consumed = 0.0
@@ -991,13 +926,14 @@ def collect(source, window=10.0, interval=1.0, include=None, exclude=None, group
 def read_target(target, include_versions=True):
     """Reachability, brokers, version and non-internal topics of the target (read-only)."""
     warnings = []
-    info = target.describe()  # reachability and credentials first: fails fast with the cause
+    view = view_of(target)
+    target = view.cluster
+    info = view.describe()  # reachability and credentials first: fails fast with the cause
     probe = SizeProbe(target, warnings) if include_versions else None
     try:
         ids = [b["id"] for b in info["brokers"]]
         versions, features = probe.versions(ids) if probe else ({}, None)
-        okb, berr = target.results(_broker_config_futures(target, ids), "describe broker configs")
-        bconf = dict((b, dict((k, e.value) for k, e in entries.items())) for b, entries in okb.items())
+        bconf, berr = view.broker_configs(ids)
         for b, err in berr.items():
             warnings.append("%s: broker %s configs unavailable: %s" % (target, b, err))
     finally:
@@ -1005,16 +941,13 @@ def read_target(target, include_versions=True):
             probe.close()
     zk = any((c.get("zookeeper.connect") or "") for c in bconf.values())
     roles = any(c.get("process.roles") for c in bconf.values())
-    md = target.admin.list_topics(timeout=target.timeout())
     topics = {}
     internal = []
-    for name, t in md.topics.items():
-        if t.error is not None:
-            warnings.append("%s: topic %s: %s" % (target, name, t.error))
-        if classify_topic(name)[0]:
+    for name, count in view.topics().items():
+        if is_internal(name):
             internal.append(name)
             continue
-        topics[name] = len(t.partitions)
+        topics[name] = count
     probed = sorted(set(v for v in versions.values() if v))
     level = None
     if features and isinstance(features.get("metadata.version"), dict) and features["metadata.version"].get("finalized"):
@@ -1038,7 +971,10 @@ def version_tuple(text):
 
 
 def preflight(target, source_spec, apps, limits, limits_source, needs=None):
-    """Step 2: read the target and check the source's topics against it and its limits."""
+    """Step 2: read the target and check the source's topics against it and its limits.
+
+    The caller has made sure first that the target is not the source (:func:`admin.ensure_distinct`).
+    """
     tinfo, warnings = read_target(target)
     checks = preflight_checks(apps, tinfo, limits, needs)
     sv = version_tuple(source_spec["version"]["reported"])

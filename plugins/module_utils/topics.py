@@ -6,8 +6,9 @@
 Plain Python, no AnsibleModule. The work is split in three parts so the decisions can be tested
 without Kafka:
 
-* :func:`read_clusters` describes the topics of both clusters with a handful of batched calls (one
-  metadata request each, then ``describe_configs`` batches of both clusters in flight together);
+* :func:`read_clusters` reads both clusters through the admin layer (:mod:`admin`: one metadata
+  request each, then the config descriptions of both clusters in flight together, batched, spread
+  over a few connections and retried by the one retry policy);
 * :func:`plan` turns those two descriptions and the :class:`SyncOptions` into a :class:`Plan`
   (what to create, expand and alter, what drifted, what is skipped, what is invalid) - pure Python;
 * :func:`apply` runs the plan in batches (``create_topics``, ``create_partitions``,
@@ -21,14 +22,14 @@ __metaclass__ = type
 
 import fnmatch
 import re
-import time
+import threading
 
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
-from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
+from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline, poll
 
 try:
-    from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, ConfigSource,
-                                       NewPartitions, NewTopic)
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, NewPartitions, NewTopic
 except ImportError:  # connection.Cluster reports the missing library; planning works without it
     pass
 
@@ -60,21 +61,6 @@ DEFAULT_DENY_CONFIGS = [
     "preallocate",
 ]
 
-# Topics that belong to a cluster's own machinery, never copied whatever the patterns say: Kafka's
-# "__" topics (__consumer_offsets, __transaction_state, the harness probes), MirrorMaker 2's
-# heartbeats / checkpoints / offset-syncs / Connect internals ("mm2-*.internal"), Kafka Connect's
-# default storage topics, and the Confluent/Schema Registry "_" topics.
-INTERNAL_TOPIC_PATTERNS = [
-    r"__.*",
-    r"_confluent.*",
-    r"_schemas",
-    r"mm2-(offset-syncs|configs|offsets|status)\..*\.internal",
-    r".*\.checkpoints\.internal",
-    r"(.*\.)?heartbeats",
-    r"connect-(configs|offsets|status)",
-]
-_INTERNAL_RE = re.compile("|".join("(?:%s)" % p for p in INTERNAL_TOPIC_PATTERNS))
-
 RF_MODES = ("keep", "auto")
 MIN_ISR = "min.insync.replicas"
 CONFIG_SOURCES = ("topic", "broker")
@@ -83,23 +69,26 @@ MUTATION_TIMEOUT = 60.0
 # A KRaft controller (QuorumController) refuses a user operation of more than 10,000 records or
 # partitions ("Excessively large number of partitions per request"): stay well below.
 MAX_RECORDS_PER_REQUEST = 8000
-# Admin clients (connections) the config descriptions of one cluster are spread over.
-CONFIG_CONNECTIONS = 3
 
 
-def is_internal(name):
-    """True for topics that belong to Kafka, MirrorMaker 2, Connect or the Schema Registry."""
-    return bool(_INTERNAL_RE.fullmatch(name))
+# A Kafka topic name: at most 249 characters of ASCII letters, digits, ".", "_" and "-", and neither
+# "." nor ".." (Kafka's org.apache.kafka.common.internals.Topic.validate).
+TOPIC_NAME_MAX = 249
+_TOPIC_NAME_CHARS = re.compile(r"[a-zA-Z0-9._-]*")
 
 
-def _compile(patterns, option):
-    out = []
-    for pattern in patterns or []:
-        try:
-            out.append(re.compile(pattern))
-        except (re.error, TypeError) as exc:
-            raise KafkaOpsError("%s: %r is not a valid regular expression: %s" % (option, pattern, exc))
-    return out
+def topic_name_problem(name):
+    """Why ``name`` is not a legal Kafka topic name, or None when it is."""
+    if not name:
+        return "the name is empty"
+    if name in (".", ".."):
+        return "the name cannot be %r" % name
+    if len(name) > TOPIC_NAME_MAX:
+        return "%d characters, Kafka allows %d" % (len(name), TOPIC_NAME_MAX)
+    if not _TOPIC_NAME_CHARS.fullmatch(name):
+        bad = sorted(set(c for c in name if not _TOPIC_NAME_CHARS.fullmatch(c)))
+        return "characters %s are not allowed (only ASCII letters, digits, '.', '_' and '-')" % ", ".join(repr(c) for c in bad)
+    return None
 
 
 def denied(key, deny):
@@ -115,9 +104,16 @@ class SyncOptions:
 
     def __init__(self, include=None, exclude=None, replication_factor="auto", deny_configs=None,
                  extra_deny_configs=None, config_overrides=None, config_sources=None, align_configs=False,
-                 remove_extra_configs=False, min_insync_replicas="clamp", batch_size=DEFAULT_BATCH_SIZE):
-        self.include = _compile([".*"] if include is None else include, "include")
-        self.exclude = _compile(exclude, "exclude")
+                 remove_extra_configs=False, min_insync_replicas="clamp", batch_size=DEFAULT_BATCH_SIZE,
+                 target_prefix="", target_suffix=""):
+        # the one selection rule (admin.Selection): whole-name regexes, internal topics never
+        self.selection = admin.Selection(include, exclude)
+        self.target_prefix, self.target_suffix = target_prefix or "", target_suffix or ""
+        for option, value in (("target_prefix", self.target_prefix), ("target_suffix", self.target_suffix)):
+            if not isinstance(value, str) or not _TOPIC_NAME_CHARS.fullmatch(value):
+                raise KafkaOpsError(
+                    "%s: %r would make illegal Kafka topic names: only ASCII letters, digits, '.', '_' and '-' are allowed"
+                    % (option, value))
         self.replication_factor = parse_replication_factor(replication_factor)
         self.deny = list(DEFAULT_DENY_CONFIGS if deny_configs is None else deny_configs) + list(extra_deny_configs or [])
         self.config_overrides = dict((str(k), _config_value(v)) for k, v in (config_overrides or {}).items())
@@ -150,16 +146,20 @@ class SyncOptions:
         if self.batch_size < 1:
             raise KafkaOpsError("batch_size must be a positive integer, got %r" % (batch_size,))
 
+    def target_name(self, name):
+        """The target topic of source topic ``name`` (admin.target_topic_name)."""
+        return admin.target_topic_name(name, self.target_prefix, self.target_suffix)
+
     def selected(self, name):
-        """``(True, None)`` when topic ``name`` is to be copied, else ``(matched_include, reason)``."""
-        if not any(p.fullmatch(name) for p in self.include):
-            return False, None
-        if is_internal(name):
-            return True, "internal topic"
-        for p in self.exclude:
-            if p.fullmatch(name):
-                return True, "excluded by pattern %r" % p.pattern
-        return True, None
+        """``(True, None)`` when topic ``name`` is to be copied, else ``(matched_include, reason)``:
+        ``(False, None)`` when no include pattern matches it, ``(True, reason)`` when it is internal
+        or excluded."""
+        matched, reason = self.selection.why_not(name)
+        return (matched, reason if matched else None)
+
+    def unmatched_includes(self, names):
+        """The include patterns the user gave that match none of ``names``."""
+        return self.selection.unmatched_includes(names)
 
 
 def _config_value(value):
@@ -196,7 +196,8 @@ def target_replication_factor(mode, source_rf, target_brokers):
 
 
 class Plan:
-    """What a sync would do; every dict is keyed by topic name."""
+    """What a sync would do. Keyed by target topic name, except ``skipped`` and ``errors`` (source
+    topic names); ``topic_map`` gives the target topic of each selected source topic."""
 
     def __init__(self):
         self.create = {}       # topic -> {partitions, replication_factor, configs}
@@ -209,6 +210,7 @@ class Plan:
         self.errors = {}       # topic -> validation error (nothing may change while any exists)
         self.unchanged = []    # topics already in sync
         self.ignored = 0       # source topics not matched by the include patterns
+        self.topic_map = {}    # selected source topic -> its target topic
 
     @property
     def changes(self):
@@ -217,10 +219,13 @@ class Plan:
     def diff(self, target):
         """Ansible ``--diff``: per topic, the state before and after, only what changes."""
         before, after = {}, {}
+        renamed = dict((t, s) for s, t in self.topic_map.items() if s != t)
         for topic, spec in self.create.items():
             before[topic] = {"state": "absent"}
             after[topic] = {"state": "present", "partitions": spec["partitions"],
                             "replication_factor": spec["replication_factor"], "configs": dict(spec["configs"])}
+            if topic in renamed:
+                after[topic]["source_topic"] = renamed[topic]
         for topic in set(self.expand) | set(self.alter):
             b, a = before.setdefault(topic, {"state": "present"}), after.setdefault(topic, {"state": "present"})
             if topic in self.expand:
@@ -235,9 +240,10 @@ def _sorted(d):
     return dict((k, d[k]) for k in sorted(d))
 
 
-def desired_configs(topic, source_configs, options, rf, plan):
-    """The configs a target topic with replication factor ``rf`` should carry; records what was
-    left out (deny-list) and adjusted (min.insync.replicas) in ``plan``."""
+def desired_configs(topic, source_configs, options, rf, plan, source_topic=None):
+    """The configs target topic ``topic`` with replication factor ``rf`` should carry; records what was
+    left out (deny-list) and adjusted (min.insync.replicas) in ``plan``, a validation error under
+    ``source_topic`` (default: ``topic``)."""
     configs = {}
     for key, value in sorted(source_configs.items()):
         pattern = denied(key, options.deny)
@@ -248,8 +254,9 @@ def desired_configs(topic, source_configs, options, rf, plan):
     configs.update(options.config_overrides)
     if MIN_ISR in configs and int(configs[MIN_ISR]) > rf:
         if options.min_insync_replicas == "fail":
-            plan.errors[topic] = ("min.insync.replicas %s exceeds the target replication factor %d (min_insync_replicas=fail)"
-                                  % (configs[MIN_ISR], rf))
+            plan.errors[source_topic or topic] = (
+                "min.insync.replicas %s exceeds the target replication factor %d (min_insync_replicas=fail)"
+                % (configs[MIN_ISR], rf))
         else:
             plan.adjusted.setdefault(topic, {})[MIN_ISR] = {
                 "source": configs[MIN_ISR], "target": str(rf),
@@ -258,15 +265,44 @@ def desired_configs(topic, source_configs, options, rf, plan):
     return configs
 
 
+def target_name_problems(source_names, selected, options):
+    """``{source topic: why its target name is refused}`` for the selected topics.
+
+    A target name (``target_prefix`` + name + ``target_suffix``) must be a legal Kafka topic name, must
+    not be internal (every step would then ignore it), and, when it differs from the source name,
+    must not be the name of another source topic: that topic's namesake on the target is where a
+    same-name sync (the live topics of the drain procedure) puts it, so the two would mix.
+    """
+    problems = {}
+    names = set(source_names)
+    for topic in selected:
+        tname = options.target_name(topic)
+        why = topic_name_problem(tname)
+        if why:
+            problems[topic] = "target topic name %r is not a legal Kafka topic name: %s" % (tname, why)
+        elif tname != topic and admin.is_internal(tname):
+            problems[topic] = ("target topic name %r is the name of an internal topic (%s)"
+                               % (tname, admin.internal_kind(tname)))
+        elif tname != topic and tname in names:
+            problems[topic] = ("target topic name %r collides with the source topic %r of the same name "
+                               "(its own target topic); choose another target_prefix/target_suffix" % (tname, tname))
+    return problems
+
+
 def plan(source, target, target_brokers, options):
     """Plan the sync from two descriptions (see :func:`read_clusters`).
 
     ``source``: ``{topic: {"partitions": n, "replication_factor": r, "configs": {key: value}}}``,
     ``configs`` being what may be copied (topic overrides, plus broker-level values when asked).
-    ``target``: ``{topic: {"partitions": n, "replication_factor": r, "configs": {key: effective value},
-    "overrides": {key: value}}}`` for the selected topics that exist there.
+    ``target``: ``{target topic: {"partitions": n, "replication_factor": r, "configs": {key: effective
+    value}, "overrides": {key: value}}}`` for the target topics of the selected ones that exist there,
+    keyed by target name (``options.target_name(topic)``).
+
+    The plan's create / expand / alter / drift / adjusted / not_copied / unchanged are keyed by the
+    target topic name; skipped and errors by the source topic name; ``topic_map`` links the two.
     """
     p = Plan()
+    readable = []
     for topic in sorted(source):
         matched, reason = options.selected(topic)
         if not matched:
@@ -275,23 +311,34 @@ def plan(source, target, target_brokers, options):
         if reason:
             p.skipped[topic] = reason
             continue
-        src = source[topic]
-        if src.get("error"):
-            p.skipped[topic] = src["error"]
+        if source[topic].get("error"):
+            p.skipped[topic] = source[topic]["error"]
             continue
-        tgt = target.get(topic)
+        readable.append(topic)
+    p.errors.update(target_name_problems(source, readable, options))
+    for topic in readable:
+        src = source[topic]
+        tname = options.target_name(topic)
+        p.topic_map[topic] = tname
+        if topic in p.errors:
+            continue
+        named = "" if tname == topic else " (target topic %s)" % tname
+        tgt = target.get(tname)
         if tgt is None:
             rf = target_replication_factor(options.replication_factor, src["replication_factor"], target_brokers)
             if rf > target_brokers:
-                p.errors[topic] = ("replication factor %d (replication_factor=%s) exceeds the %d brokers of the target"
-                                   % (rf, options.replication_factor, target_brokers))
+                p.errors[topic] = ("replication factor %d (replication_factor=%s) exceeds the %d brokers of the target%s"
+                                   % (rf, options.replication_factor, target_brokers, named))
                 continue
-            configs = desired_configs(topic, src["configs"], options, rf, p)
-            p.create[topic] = {"partitions": src["partitions"], "replication_factor": rf, "configs": configs}
+            configs = desired_configs(tname, src["configs"], options, rf, p, source_topic=topic)
+            if topic in p.errors:
+                continue
+            p.create[tname] = {"partitions": src["partitions"], "replication_factor": rf, "configs": configs}
             continue
         if tgt.get("error"):
-            p.skipped[topic] = tgt["error"]
+            p.skipped[topic] = tgt["error"] + named
             continue
+        source_topic, topic = topic, tname  # from here on: the target topic
         drift = {}
         if src["partitions"] > tgt["partitions"]:
             p.expand[topic] = {"before": tgt["partitions"], "after": src["partitions"]}
@@ -302,7 +349,7 @@ def plan(source, target, target_brokers, options):
         if want_rf != tgt["replication_factor"]:
             drift["replication_factor"] = {"source": src["replication_factor"], "target": tgt["replication_factor"],
                                            "expected": want_rf, "note": "not changed: needs a partition reassignment"}
-        configs = desired_configs(topic, src["configs"], options, tgt["replication_factor"], p)
+        configs = desired_configs(topic, src["configs"], options, tgt["replication_factor"], p, source_topic=source_topic)
         config_drift, changes = {}, {}
         for key, value in sorted(configs.items()):
             current = tgt["configs"].get(key)
@@ -328,12 +375,6 @@ def plan(source, target, target_brokers, options):
 
 # -- reading the clusters ------------------------------------------------------------------------
 
-def _chunks(items, size):
-    items = list(items)
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 def _chunks_weighted(items, size, weight, budget):
     """Chunks of at most ``size`` items whose summed ``weight`` stays within ``budget`` (one heavy
     item still gets a chunk of its own)."""
@@ -350,53 +391,21 @@ def _chunks_weighted(items, size, weight, budget):
 
 
 def list_topics(cluster):
-    """``{topic: {"partitions": n, "replication_factor": r}}`` from one metadata request."""
-    try:
-        md = cluster.admin.list_topics(timeout=cluster.timeout())
-    except KafkaOpsError:
-        raise
-    except Exception as exc:
-        raise cluster.fail("list topics", exc)
+    """``{topic: {"partitions": n, "replication_factor": r}}`` of every topic (:func:`admin.topic_metadata`:
+    one Metadata call); a topic whose metadata has an error and no partition carries ``error`` instead."""
     out = {}
-    for name, t in md.topics.items():
-        if t.error is not None and not t.partitions:
-            out[name] = {"partitions": 0, "replication_factor": 0, "error": "metadata error: %s" % t.error.str()}
+    for name, m in admin.topic_metadata(admin.view_of(cluster)).items():
+        if m["error"] is not None and not m["partitions"]:
+            out[name] = {"partitions": 0, "replication_factor": 0, "error": "metadata error: %s" % m["error"]}
             continue
-        out[name] = {"partitions": len(t.partitions),
-                     "replication_factor": max([len(p.replicas) for p in t.partitions.values()] or [0])}
+        out[name] = {"partitions": m["partitions"], "replication_factor": m["replication_factor"]}
     return out
 
 
-def submit_describe_configs(cluster, topics, batch_size, timeout=None, connections=1):
-    """Send ``describe_configs`` for ``topics`` in batches; return ``({topic: future}, clients)``.
-
-    A broker serves one connection's requests in order (and a ZooKeeper-mode broker reads each topic's
-    config from ZooKeeper), so the batches are spread over up to ``connections`` admin clients; keep
-    the returned clients referenced until the futures are done.
-    """
-    topics = sorted(topics)
-    if not topics:
-        return {}, []
-    per_chunk = min(batch_size, max(1, -(-len(topics) // max(connections, 1))))
-    chunks = list(_chunks(topics, per_chunk))
-    admins = [cluster.admin]
-    futures = {}
-    try:
-        admins += [AdminClient(cluster.client_config()) for dummy in range(min(len(chunks), connections) - 1)]
-        for i, chunk in enumerate(chunks):
-            resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in chunk]
-            futs = admins[i % len(admins)].describe_configs(resources, request_timeout=cluster.timeout(timeout))
-            for res, fut in futs.items():
-                futures[res.name] = fut
-    except KafkaOpsError:
-        raise
-    except Exception as exc:
-        raise cluster.fail("describe topic configs", exc)
-    return futures, admins
-
-
+# Where a copied config value may come from (O(config_sources)), as Kafka's ConfigSource names.
+TOPIC_LEVEL = "DYNAMIC_TOPIC_CONFIG"
 _SOURCES = {
-    "topic": ("DYNAMIC_TOPIC_CONFIG",),
+    "topic": (TOPIC_LEVEL,),
     "broker": ("DYNAMIC_BROKER_CONFIG", "DYNAMIC_DEFAULT_BROKER_CONFIG", "STATIC_BROKER_CONFIG"),
 }
 
@@ -405,45 +414,67 @@ def _wanted_sources(config_sources):
     names = set()
     for s in config_sources:
         names.update(_SOURCES[s])
-    return set(getattr(ConfigSource, n).value for n in names)
+    return names
 
 
-def _source_value(entry):
-    src = entry.source
-    return getattr(src, "value", src)
+def _at_once(reads):
+    """Run ``{side: callable}`` at once, one thread each (both clusters' reads in flight together).
+
+    Returns ``{side: (result, seconds until it was done)}``; an exception of a read is raised here.
+    """
+    clock = Deadline(None)
+    done = {}
+
+    def run(side, read):
+        try:
+            done[side] = (read(), None, round(clock.elapsed(), 3))
+        except BaseException as exc:  # re-raised in the caller's thread
+            done[side] = (None, exc, round(clock.elapsed(), 3))
+
+    threads = [threading.Thread(target=run, args=(side, read)) for side, read in sorted(reads.items())]
+    for t in threads:
+        t.daemon = True
+        t.start()
+    for t in threads:
+        t.join()
+    for side in sorted(done):
+        if done[side][1] is not None:
+            raise done[side][1]
+    return dict((side, (res, seconds)) for side, (res, _exc, seconds) in done.items())
 
 
 def read_clusters(source, target, options, timeout=None, timings=None):
-    """Describe the selected source topics and their namesakes on the target.
+    """Describe the selected source topics and their target topics (``options.target_name``).
 
-    Two metadata requests, then the ``describe_configs`` batches of both clusters in flight at once.
+    Through the admin layer: one Metadata call per cluster (:func:`admin.topic_metadata`), then the
+    config descriptions of both clusters at once (:func:`admin.topic_config_entries`: batches of
+    ``options.batch_size`` topics over up to :data:`admin.CONFIG_CONNECTIONS` connections, retried by
+    the one retry policy; each bounded by its cluster's ``request_timeout`` per queued batch, so
+    ``timeout`` is no longer used here). ``source`` / ``target``: :class:`connection.Cluster` or
+    :class:`admin.ClusterView`.
+
     Returns ``(source_topics, target_topics)`` in the shapes :func:`plan` takes; the source dict holds
-    every source topic (unselected ones without configs), the target dict only the selected that exist.
+    every source topic (unselected ones without configs), the target dict, keyed by target name, only
+    the target topics of the selected ones that exist. A topic whose configs cannot be read carries
+    ``error`` (it is skipped, with that reason, and the others go on).
     """
-    src = list_topics(source)
-    tgt_meta = list_topics(target)
+    src_view, tgt_view = admin.view_of(source), admin.view_of(target)
+    src = list_topics(src_view)
+    tgt_meta = list_topics(tgt_view)
     chosen = [t for t in src if options.selected(t) == (True, None) and not src[t].get("error")]
-    tgt = dict((t, tgt_meta[t]) for t in chosen if t in tgt_meta)
+    names = [options.target_name(t) for t in chosen]
+    tgt = dict((t, tgt_meta[t]) for t in names if t in tgt_meta)
     on_target = [t for t in tgt if not tgt[t].get("error")]
-    clock = Deadline(None)
-    done_at = {"source": 0.0, "target": 0.0}
-
-    def mark(side):
-        def done(_future):
-            done_at[side] = max(done_at[side], clock.elapsed())
-        return done
-
-    src_futures, src_clients = submit_describe_configs(source, chosen, options.batch_size, timeout, CONFIG_CONNECTIONS)
-    tgt_futures, tgt_clients = submit_describe_configs(target, on_target, options.batch_size, timeout, CONFIG_CONNECTIONS)
-    for side, futures in (("source", src_futures), ("target", tgt_futures)):
-        for fut in futures.values():
-            fut.add_done_callback(mark(side))
-    src_entries, src_errors = source.results(src_futures, "describe topic configs", timeout=timeout)
-    tgt_entries, tgt_errors = target.results(tgt_futures, "describe topic configs", timeout=timeout)
-    del src_clients[:], tgt_clients[:]
+    batch = options.batch_size
+    read = _at_once({
+        "source": lambda: admin.topic_config_entries(src_view, chosen, batch),
+        "target": lambda: admin.topic_config_entries(tgt_view, on_target, batch),
+    })
+    (src_entries, src_errors), src_done = read["source"]
+    (tgt_entries, tgt_errors), tgt_done = read["target"]
     if timings is not None:
-        timings["source_configs"] = round(done_at["source"], 3)
-        timings["target_configs"] = round(done_at["target"], 3)
+        timings["source_configs"] = src_done
+        timings["target_configs"] = tgt_done
 
     wanted = _wanted_sources(options.config_sources)
     for topic in chosen:
@@ -451,19 +482,18 @@ def read_clusters(source, target, options, timeout=None, timings=None):
             src[topic]["error"] = "cannot read its configs on the source: %s" % src_errors[topic]
             continue
         src[topic]["configs"] = dict(
-            (k, e.value) for k, e in src_entries[topic].items()
-            if _source_value(e) in wanted and e.value is not None and not e.is_sensitive and not e.is_read_only)
+            (k, e["value"]) for k, e in src_entries[topic].items()
+            if e["source"] in wanted and e["value"] is not None and not e["sensitive"] and not e["read_only"])
     for desc in src.values():
         desc.setdefault("configs", {})
 
-    topic_src = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
     for topic in on_target:
         if topic in tgt_errors:
             tgt[topic]["error"] = "cannot read its configs on the target: %s" % tgt_errors[topic]
             continue
         entries = tgt_entries[topic]
-        tgt[topic]["configs"] = dict((k, e.value) for k, e in entries.items())
-        tgt[topic]["overrides"] = dict((k, e.value) for k, e in entries.items() if _source_value(e) == topic_src)
+        tgt[topic]["configs"] = dict((k, e["value"]) for k, e in entries.items())
+        tgt[topic]["overrides"] = dict((k, e["value"]) for k, e in entries.items() if e["source"] == TOPIC_LEVEL)
     return src, tgt
 
 
@@ -546,63 +576,67 @@ def apply(cluster, p, check_mode=False, timeout=None):
 
 
 def _poll_missing(cluster, missing, seconds, still_missing):
-    """Call ``still_missing(missing)`` (returns what is still missing) with a backoff from 0.2 s to 2 s
-    until nothing is missing, ``seconds`` passed, or the cluster's own deadline is 1 s away; return
-    the sorted names still missing. A failed read counts as nothing new seen: the changes are made,
-    a busy or late broker is asked again until the bound."""
+    """Call ``still_missing(missing)`` (returns what is still missing) on :func:`wait.poll` with a
+    back-off from 0.2 s to 2 s until nothing is missing, ``seconds`` passed, or the cluster's own
+    deadline is 1 s away; return the sorted names still missing. A failed read counts as nothing new
+    seen: the changes are made, a busy or late broker is asked again until the bound."""
     deadline = Deadline(seconds)
-    pause = 0.2
-    while missing:
+    for _elapsed in poll(0.2, deadline, backoff=2.0, max_interval=2.0):
         try:
             missing = still_missing(missing)
         except KafkaOpsError:
             pass
-        remaining = deadline.remaining()
         cluster_left = cluster.deadline.remaining()
-        if not missing or remaining <= 0 or (cluster_left is not None and cluster_left <= 1):
+        if not missing or deadline.expired or (cluster_left is not None and cluster_left <= 1):
             break
-        time.sleep(min(pause, max(remaining, 0)))
-        pause = min(pause * 2, 2.0)
     return sorted(missing)
 
 
 def wait_visible(cluster, expected, seconds=30.0):
     """Poll the target's metadata until every ``{topic: partitions}`` is visible; return the missing."""
+    view = admin.view_of(cluster)
+
     def still_missing(missing):
-        meta = list_topics(cluster)
+        meta = list_topics(view)
         return dict((t, n) for t, n in missing.items() if meta.get(t, {}).get("partitions", 0) < n)
 
-    return _poll_missing(cluster, dict(expected), seconds, still_missing)
+    return _poll_missing(view.cluster, dict(expected), seconds, still_missing)
 
 
 def wait_configs(cluster, changes, batch_size, seconds=30.0):
-    """Poll ``describe_configs`` until the brokers show every ``{topic: {key: {"after": value}}}``
-    change (``None``: the override is gone); return the topics still showing old values."""
-    topic_src = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    """Poll the topics' config descriptions until the brokers show every ``{topic: {key: {"after":
+    value}}}`` change (``None``: the override is gone); return the topics still showing old values."""
+    view = admin.view_of(cluster)
 
     def shows(entries, key, change):
         entry = entries.get(key)
         if change["after"] is None:
-            return entry is None or _source_value(entry) != topic_src
-        return entry is not None and entry.value == change["after"]
+            return entry is None or entry["source"] != TOPIC_LEVEL
+        return entry is not None and entry["value"] == change["after"]
 
     def still_missing(missing):
-        ok = cluster.results(submit_describe_configs(cluster, list(missing), batch_size)[0],
-                             "describe topic configs")[0]
+        ok = admin.topic_config_entries(view, list(missing), batch_size)[0]
         return dict((topic, keys) for topic, keys in missing.items()
                     if topic not in ok or not all(shows(ok[topic], k, c) for k, c in keys.items()))
 
-    return _poll_missing(cluster, dict(changes), seconds, still_missing)
+    return _poll_missing(view.cluster, dict(changes), seconds, still_missing)
 
 
-def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=30.0):
-    """The whole step: read both clusters, plan, validate, apply. Returns ``(result, diff)``.
+def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=30.0, described=None):
+    """The whole step: check the two clusters are two, read both, plan, validate, apply.
+    Returns ``(result, diff)``. ``source`` / ``target``: :class:`connection.Cluster` or
+    :class:`admin.ClusterView`.
+
+    First of all (before anything else is read or written) ``admin.ensure_distinct`` compares the
+    clusters' ids; ``described`` is its ``(source, target)`` return value when the caller already
+    called it.
 
     After creating topics or partitions, waits up to ``wait_timeout`` seconds (0: not at all) until the
     target's metadata shows them: a KRaft controller acknowledges a create before the brokers have
     created the logs, and a topic is only usable (and seen by the next run) once they have.
 
-    Raises KafkaOpsError (nothing changed on the target) when the plan has validation errors.
+    Raises KafkaOpsError (nothing changed on the target) when the clusters are one, or the plan has
+    validation errors (target names included).
     """
     clock = Deadline(None)
     timings = {}
@@ -610,8 +644,11 @@ def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=3
     def lap(name):
         timings[name] = round(clock.elapsed() - sum(v for v in timings.values() if not isinstance(v, dict)), 3)
 
-    target_info = target.describe()
-    source.describe()
+    # one admin layer: every read of either cluster goes through its ClusterView
+    source, target = admin.view_of(source), admin.view_of(target)
+    if described is None:
+        described = admin.ensure_distinct(source, target)
+    target_info = described[1]
     brokers = len(target_info["brokers"])
     lap("connect")
     details = {}
@@ -622,15 +659,23 @@ def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=3
     p = plan(src, tgt, brokers, options)
     p.batch_size = options.batch_size
     lap("plan")
+    unmatched = options.unmatched_includes(src)
     result = {
         "created": [], "expanded": [], "altered": [], "failed_topics": {},
         "skipped_topics": p.skipped, "drift": p.drift, "adjusted": p.adjusted, "not_copied": p.not_copied,
         "planned": {"create": p.create, "expand": p.expand, "alter": p.alter},
+        "topic_map": p.topic_map,
+        "unmatched_include": unmatched,
         "summary": {"source_topics": len(src), "selected": len(selected),
                     "ignored": p.ignored, "unchanged": len(p.unchanged), "target_brokers": brokers},
         "timings": timings,
         "warnings": [],
     }
+    if unmatched:
+        # a warning, not a failure: a re-run after the source topics are gone is legitimate
+        result["warnings"].append(
+            "include pattern(s) matching no source topic (a typo, or the topics are gone): %s"
+            % ", ".join(repr(x) for x in unmatched))
     if p.errors:
         raise KafkaOpsError(
             "validation failed for %d topic(s), nothing was changed on the target: %s"
@@ -638,7 +683,7 @@ def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=3
             invalid=p.errors, **dict((k, v) for k, v in result.items() if k != "warnings"))
     diff = p.diff(tgt)
     if p.changes:
-        result.update(apply(target, p, check_mode=check_mode, timeout=timeout))
+        result.update(apply(target.cluster, p, check_mode=check_mode, timeout=timeout))
         lap("apply")
         if not check_mode and wait_timeout and result["created"] + result["expanded"] + result["altered"]:
             wait = Deadline(wait_timeout)

@@ -38,16 +38,23 @@ class Deadline:
         return self.clock() - self.start
 
 
-def poll(interval, deadline, sleep=time.sleep):
+def poll(interval, deadline, sleep=time.sleep, backoff=1.0, max_interval=None):
     """Yield the elapsed time once now and then every ``interval`` until ``deadline`` expires.
 
     The caller breaks out when its condition holds; falling off the end means the deadline passed.
-    The last sleep is cut short so the final check happens right at the deadline.
+    The last sleep is cut short so the final check happens right at the deadline. With ``backoff``
+    above 1 the pause grows by that factor after each round, up to ``max_interval`` (the retry policy
+    of the admin layer: quick first retries, then calmer ones).
     """
+    pause_next = float(interval)
     while True:
         yield deadline.elapsed()
         remaining = deadline.remaining()
         if remaining is not None and remaining <= 0:
             return
-        pause = interval if remaining is None else min(interval, remaining)
+        pause = pause_next if remaining is None else min(pause_next, remaining)
         sleep(max(pause, 0))
+        if backoff and backoff > 1:
+            pause_next = pause_next * backoff
+            if max_interval is not None:
+                pause_next = min(pause_next, max_interval)

@@ -19,12 +19,27 @@ description:
   - The groups and their topics come from the committed offsets on the O(source) cluster, or from O(groups).
   - Where each group starts is set by a policy, for all groups (O(policy)), per group (O(groups[].policy))
     or per group and topic (O(groups[].topic_policies)).
+  - The O(source) and O(target) are compared by cluster id (DescribeCluster) before anything else is
+    read; one cluster given twice (for example as V(localhost:9092) and V(127.0.0.1:9092)) fails the task
+    and nothing is read or written.
   - Everything is read and validated first; if any group, topic or offset is wrong the task fails and
-    nothing is changed on the target. Only partitions whose committed offset differs are written, so a
-    second run reports no change.
+    nothing is changed on the target.
+  - Never rewinds. Only partitions the target group has no committed offset for are written. A partition
+    the group already committed on the target (its consumers ran there, or an earlier run placed it) is
+    left as it is and reported with status V(kept), with its C(current_offset) and the C(offset) the
+    policy would give, unless O(overwrite=true) (or O(groups[].overwrite=true) for that group). So a
+    second run, also one after the cutover while the new consumers are stopped, changes nothing.
   - Kafka only lets the offsets of a group be altered while it has no active members. A group with
-    members on the target is never forced; it is skipped and listed in RV(skipped), or the task fails
-    with O(fail_on_active=true).
+    members on the target is never forced; it is left alone and listed in RV(active_groups) (status
+    V(skipped_active)), or the task fails with O(fail_on_active=true).
+  - "Check mode previews a fresh set-up: a topic of a group that does not exist on the target yet but
+    exists on the source is planned as M(kafkaops.migration.kafka_topic_sync) would create it (the
+    source's partition count, an empty log, so every policy gives offset 0), each partition marked
+    C(target_topic_missing) and C(would be created by topic sync), with a warning. Outside check mode a
+    missing topic fails the task before anything is changed."
+  - With O(policy=translate) in check mode and no offset map yet (the copy has not run), each partition is
+    planned with its O(fallback) and a warning says the copy has not run yet; the real run still needs
+    the offset map.
 author: kafkaops.migration contributors (@kafkaops)
 extends_documentation_fragment:
   - kafkaops.migration.connection
@@ -35,7 +50,11 @@ attributes:
   diff_mode:
     support: full
     details:
-      - Shows, per group, topic and partition, the committed offset on the target before and after.
+      - Shows, per group, topic and partition, the committed offset on the target before and after, for
+        the partitions written.
+      - Partitions kept at an offset other than the policy's are listed as not changed, with both offsets.
+        Ansible prints a task's diff only when the task changed something; in a run that changes nothing
+        every partition is in RV(groups) with its status (V(kept)).
   platform:
     platforms: all
 options:
@@ -99,6 +118,13 @@ options:
               - Fallback for policy V(translate).
             type: str
             choices: [earliest, latest, fail]
+      overwrite:
+        description:
+          - Rewrite the partitions this group already committed on the target whose offset differs from
+            the policy's (status V(overwritten)); overrides O(overwrite).
+          - This can move the group's consumers back (records processed again) or forward (records never
+            processed); use it only to correct a group whose consumers have not run on the target.
+        type: bool
   group_pattern:
     description:
       - Without O(groups), only the source groups whose id matches this regular expression (searched
@@ -149,16 +175,26 @@ options:
       - "JSON checkpoint file with the offset map (C({\"format\": 1, \"partitions\": [...]})), used
         instead of O(offset_map_topic)."
     type: path
+  overwrite:
+    description:
+      - For every group without its own O(groups[].overwrite), rewrite the partitions the group already
+        committed on the target whose offset differs from the policy's.
+      - By default (V(false)) a partition the target group committed is never changed (status V(kept)) -
+        the task never rewinds a consumer, and never moves it past records it has not processed.
+    type: bool
+    default: false
   fail_on_active:
     description:
       - Fail, changing nothing, when a group has active members on the target. By default such
-        groups are skipped and listed in RV(skipped).
+        groups are left alone and listed in RV(active_groups).
     type: bool
     default: false
 notes:
   - The source group's committed offsets are read with C(require_stable), so offsets committed
     inside an open transaction are settled first.
   - Topics keep their names on the target unless the offset map names another C(target_topic).
+  - The result never uses a key Ansible reserves; groups left alone because of active members are in
+    RV(active_groups) (a key named C(skipped) would make Ansible report the whole task as skipped).
   - Every describe and list call covers all groups and partitions at once; offsets are altered with one
     call per group (the Kafka API takes one group per request), all issued concurrently.
 seealso:
@@ -189,6 +225,24 @@ EXAMPLES = r"""
             policy: timestamp
             timestamp: "2026-11-28T06:00:00Z"
 
+- name: Re-run after the cutover - partitions the new consumers committed are kept, nothing changes
+  kafkaops.migration.kafka_group_sync:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    policy: earliest
+  register: groups_again
+
+- name: Correct one group whose consumers never ran on the target (check mode first)
+  kafkaops.migration.kafka_group_sync:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    policy: latest
+    groups:
+      - name: reporting
+        overwrite: true
+  check_mode: true
+  diff: true
+
 - name: Translate from a checkpoint file exported by the data copy, showing the changes first
   kafkaops.migration.kafka_group_sync:
     source: "{{ kafka_source }}"
@@ -212,8 +266,17 @@ groups:
       description: Group id.
       type: str
     status:
-      description: V(changed), V(unchanged), V(skipped_active) (members on the target) or V(failed).
+      description:
+        - V(changed) (partitions written), V(unchanged) (nothing written - every partition kept or already
+          at its offset), V(skipped_active) (members on the target, left alone, also listed in
+          RV(active_groups)) or V(failed).
       type: str
+    overwrite:
+      description: Whether partitions the group already committed on the target may be rewritten.
+      type: bool
+    kept_partitions:
+      description: How many partitions have status V(kept).
+      type: int
     source_state:
       description: State of the group on the source (for example V(EMPTY), V(STABLE), V(DEAD)).
       type: str
@@ -244,22 +307,57 @@ groups:
           description: The committed offset on the target before the change, or null.
           type: int
         offset:
-          description: The offset committed on the target.
+          description:
+            - The offset the policy gives. It is committed when RV(groups[].partitions[].changed) is true;
+              for a V(kept) partition it is only reported.
+            - Null when the policy cannot place it (RV(groups[].partitions[].error)) or, in check mode, when
+              only the copy can say (V(translate-pending)).
           type: int
+        status:
+          description:
+            - V(set) - the target group had no committed offset here; RV(groups[].partitions[].offset) is
+              (or in check mode would be) committed.
+            - V(kept) - the target group already committed it; left as it is (never rewound, never moved
+              forward) because overwrite is off. Both offsets are shown.
+            - V(overwritten) - overwrite is on and the committed offset differed; rewritten.
+            - V(unchanged) - overwrite is on and the committed offset already is the policy's.
+            - V(skipped_active) - it would be written, but the group has members on the target.
+          type: str
         how:
           description:
             - What decided the offset. V(earliest), V(latest), V(timestamp), V(timestamp-none-after) (no
               record that recent, log end), V(translate-mapped) (the record was copied),
               V(translate-gap) (the next records were never copied - compacted, aborted or markers - so
               the next copied one), V(translate-after_copied) (the group had consumed everything copied),
-              V(fallback-earliest) or V(fallback-latest).
+              V(fallback-earliest) or V(fallback-latest), V(translate-pending) (check mode, no offset map
+              yet and O(fallback=fail)), V(error) (a kept partition the policy cannot place).
           type: str
         fallback:
-          description: True when the source group had no committed offset and O(fallback) was used.
+          description:
+            - True when O(fallback) decided the offset - the source group had no committed offset, or (check
+              mode) there is no offset map yet.
           type: bool
         changed:
           description: Whether this partition's committed offset changes.
           type: bool
+        target_topic_missing:
+          description:
+            - Check mode only - the topic does not exist on the target yet and is planned as topic sync
+              would create it (the source's partition count, an empty log).
+          type: bool
+          returned: when true
+        note:
+          description: V(would be created by topic sync) for the partitions of such a topic.
+          type: str
+          returned: when RV(groups[].partitions[].target_topic_missing) is true
+        offset_map_missing:
+          description: Check mode only - planned with the fallback because the copy has not written the offset map yet.
+          type: bool
+          returned: when true
+        error:
+          description: Why the policy cannot place a V(kept) partition (reported as a warning; nothing is written there).
+          type: str
+          returned: when the policy cannot place a kept partition
         log_start:
           description: Target log start offset.
           type: int
@@ -269,29 +367,38 @@ groups:
   sample:
     - name: billing
       status: changed
+      overwrite: false
+      kept_partitions: 1
       source_state: EMPTY
-      target_state: DEAD
+      target_state: EMPTY
       target_members: 0
       partitions:
         - {topic: orders, partition: 0, policy: translate, source_offset: 1200, current_offset: null,
-           offset: 1215, how: translate-mapped, fallback: false, changed: true, log_start: 0, log_end: 1300}
-        - {topic: orders, partition: 1, policy: translate, source_offset: null, current_offset: null,
-           offset: 0, how: fallback-earliest, fallback: true, changed: true, log_start: 0, log_end: 17}
-skipped:
-  description: Groups left alone because they have active members on the target.
+           offset: 1215, how: translate-mapped, fallback: false, status: set, changed: true, log_start: 0,
+           log_end: 1300}
+        - {topic: orders, partition: 1, policy: translate, source_offset: 40, current_offset: 61,
+           offset: 17, how: translate-mapped, fallback: false, status: kept, changed: false, log_start: 0,
+           log_end: 70}
+active_groups:
+  description: Groups left alone because they have active members on the target (status V(skipped_active)).
   returned: always
   type: list
   elements: str
   sample: [reporting]
 diff:
-  description: Per group, topic and partition, the committed offsets before and after (changed partitions only).
+  description:
+    - Per group, topic and partition, the committed offsets before and after (written partitions only).
+    - C(prepared) lists the partitions kept at an offset other than the policy's, as not changed.
   returned: when diff mode is on
   type: dict
-  sample: {before: {billing: {orders: {"0": 1100}}}, after: {billing: {orders: {"0": 1215}}}}
+  sample:
+    before: {billing: {}}
+    after: {billing: {orders: {"0": 1215}}}
+    prepared: "partitions already committed on the target, left as they are: billing orders:1 kept at 61 (not changed; ...)"
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.kafkaops.migration.plugins.module_utils import args
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin, args
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.groups import FALLBACKS, POLICIES, sync_groups
 from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import DEFAULT_TOPIC
@@ -313,6 +420,7 @@ def argument_spec():
         timestamp=dict(type="raw"),
         fallback=dict(type="str", choices=list(FALLBACKS)),
         topic_policies=dict(type="list", elements="dict", options=topic_policy),
+        overwrite=dict(type="bool"),
     )
     spec.update(
         groups=dict(type="list", elements="dict", options=group),
@@ -322,6 +430,7 @@ def argument_spec():
         fallback=dict(type="str", default="earliest", choices=list(FALLBACKS)),
         offset_map_topic=dict(type="str", default=DEFAULT_TOPIC),
         offset_map_file=dict(type="path"),
+        overwrite=dict(type="bool", default=False),
         fail_on_active=dict(type="bool", default=False),
     )
     return spec
@@ -333,8 +442,9 @@ def main():
     deadline = Deadline(module.params["timeout"])
     source, target = args.clusters(module, ["source", "target"], deadline)
     try:
-        source.describe()   # reachability and credentials first: a clear, bounded failure
-        target.describe()
+        # Two clusters, compared by cluster id (never by how their addresses are spelled), before
+        # anything else is read; this also checks reachability and credentials, bounded.
+        admin.ensure_distinct(source, target)
         result = sync_groups(source, target, module.params, check_mode=module.check_mode)
     except KafkaOpsError as exc:
         module.fail_json(msg=exc.msg, **exc.details)

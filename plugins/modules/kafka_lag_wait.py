@@ -26,9 +26,11 @@ description:
     proves is kept for the whole wait, so each range is read at most once.
   - A partition after whose committed offset a transaction is still open is never drained (status
     C(open_transaction)), as its records may still be committed.
-  - The topics considered are the given O(topics), or else the topics a group has committed offsets for or is
-    assigned to; all their partitions count, and a partition the group never committed on is measured from the log
-    start.
+  - This lag is the collection's one lag definition; M(kafkaops.migration.kafka_spec_facts) reports the same
+    figure for every group, and the MirrorMaker 2 engine of M(kafkaops.migration.kafka_mirror) for the copy.
+  - The topics considered are the given O(topics) and those O(include) selects, or else the topics a group has
+    committed offsets for or is assigned to (minus O(exclude)); all their partitions count, and a partition the
+    group never committed on is measured from the log start.
   - Every poll reads the cluster with a few batched calls - the committed offsets of every group (one request
     per group, all sent at once), one DescribeTopics request for the topics considered, and one ListOffsets request per offset kind (log end,
     last stable offset, log start where a group has no commit) covering all partitions.
@@ -49,9 +51,26 @@ options:
     description:
       - Topics to consider. With O(until=drained), every partition of these topics counts for every group in
         O(groups), committed or not; when omitted, each group's committed and assigned topics are used.
-      - Required with O(until=idle). A topic that does not exist fails the task at once.
+      - Required with O(until=idle), unless O(include) is given. A topic that does not exist fails the task at once.
+      - These are exact topic names. For patterns use O(include).
     type: list
     elements: str
+  include:
+    description:
+      - Regular expressions (Python) of topics to consider in addition to O(topics), each matched against the
+        B(whole) topic name (C(re.fullmatch)), as in every module of the collection. Internal topics are never
+        selected. They are resolved once, when the task starts, into exact names that then count like O(topics).
+      - A list that selects no topic fails the task at once.
+    type: list
+    elements: str
+  exclude:
+    description:
+      - Regular expressions (whole-name match) of topics left out of O(include), and of the topics the groups
+        committed on or are assigned to when neither O(topics) nor O(include) is given. Names in O(topics)
+        are always considered.
+    type: list
+    elements: str
+    default: []
   until:
     description:
       - V(drained) waits until every group's lag is at most O(max_lag) on every partition.
@@ -139,6 +158,14 @@ EXAMPLES = r"""
     topics: [orders, payments]
     stable_for: 30
     interval: 5
+
+- name: Wait until the old consumers drained every orders.* topic except the retry ones
+  kafkaops.migration.kafka_lag_wait:
+    cluster:
+      bootstrap_servers: ["kafka-old-1:9092"]
+    groups: [billing]
+    include: ['orders\..*']
+    exclude: ['.*\.retry']
 """
 
 RETURN = r"""
@@ -298,6 +325,8 @@ def argument_spec():
     spec.update(
         groups=dict(type="list", elements="str", default=[]),
         topics=dict(type="list", elements="str"),
+        include=dict(type="list", elements="str"),
+        exclude=dict(type="list", elements="str", default=[]),
         until=dict(type="str", choices=list(UNTIL), default="drained"),
         max_lag=dict(type="int", default=0),
         isolation_level=dict(type="str", choices=list(ISOLATION_LEVELS), default="read_committed"),
@@ -314,7 +343,8 @@ def main():
     try:
         waiter = LagWaiter(cluster, groups=p["groups"], topics=p["topics"], until=p["until"], max_lag=p["max_lag"],
                            isolation_level=p["isolation_level"], interval=p["interval"], stable_for=p["stable_for"],
-                           timeout=p["timeout"], history_file=p["history_file"], deadline=deadline)
+                           timeout=p["timeout"], history_file=p["history_file"], deadline=deadline,
+                           include=p["include"], exclude=p["exclude"])
         result = waiter.run()
     except KafkaOpsError as exc:
         details = dict(exc.details)

@@ -13,10 +13,17 @@ module: kafka_mirror
 short_description: Copy topics' records from the source to the target cluster, exactly once and resumable
 version_added: 0.1.0
 description:
-  - Copies the records of the chosen topics from the source cluster to the same-named topics of the
-    target cluster (step 5 of the migration, the optional data copy), keeping for each record its
-    key, value, headers, timestamp and partition number. Null keys, null values and the tombstones of
-    compacted topics are copied as they are.
+  - Copies the records of the chosen topics from the source cluster to their topics on the target
+    cluster (step 5 of the migration, the optional data copy), keeping for each record its key, value,
+    headers, timestamp and partition number. Null keys, null values and the tombstones of compacted
+    topics are copied as they are.
+  - A source topic C(orders) is copied into the target topic O(target_prefix) + C(orders) +
+    O(target_suffix) (by default the same name). With a prefix or suffix the copy is a backup kept
+    apart from the topics the producers write to on the target, as MirrorMaker 2's default replication
+    policy does (C(source.orders)); give M(kafkaops.migration.kafka_topic_sync) the same O(target_prefix)
+    and O(target_suffix) so it creates those topics.
+  - Source and target are compared by cluster id first; one cluster given twice (for example as
+    C(localhost:9092) and C(127.0.0.1:9092)) is refused before anything is read or written.
   - With O(engine=builtin) (the default) the copy runs inside this task. The source is read with
     C(isolation.level=read_committed), so records of aborted transactions are never copied. The
     target is written inside transactions of a stable C(transactional.id) derived from O(name); each
@@ -24,6 +31,15 @@ description:
     O(offset_map_topic), so data and progress are committed together. A copier killed at any point
     resumes, on the next run with the same O(name), right after the last committed batch, with no
     gap and no duplicate; starting a copier fences any older one of the same O(name).
+  - The copy stops when its controller is gone, for example when C(ansible-playbook) is killed. About
+    once a second (and at least once per transaction) the copier checks the chain of processes that
+    started it, up to its session leader (with connection C(local), the ansible-playbook worker); when
+    one of them is gone or was re-parented (its parent died), or when stdin, if it was an open pipe at
+    start, is closed, the copier aborts the open transaction (nothing half-done is committed), writes
+    V(interrupted) with the last committed position to O(progress_file) and fails. It stops within
+    about 10 seconds (about 2 when the target answers promptly); a commit already under way is finished
+    first. A run with the same O(name) resumes it. Ansible C(async) jobs are daemonized on purpose and
+    go on after the controller ends.
   - The progress records are also the offset map that M(kafkaops.migration.kafka_group_sync) reads to
     translate consumer group offsets, so copied data is never consumed a second time on the target.
   - The target topics must exist beforehand (see M(kafkaops.migration.kafka_topic_sync)) with at least
@@ -45,7 +61,9 @@ attributes:
   check_mode:
     support: full
     details: Reports per partition how many offsets would be copied (an upper bound; aborted records and
-      transaction markers are counted) and changes nothing, not even the offset-map topic.
+      transaction markers are counted) and changes nothing, not even the offset-map topic or the progress
+      file. A target topic that does not exist yet is reported in RV(missing_target_topics) (topic sync
+      would create it) instead of failing.
   diff_mode:
     support: full
     details: The diff shows each partition's resume point (next source offset to copy) before and after.
@@ -68,23 +86,50 @@ options:
     default: default
   topics:
     description:
-      - Source topics to copy, by exact name. Every name must exist on the source.
+      - Source topics to copy, by exact name ("these exact topics"). Every name must exist on the source.
+      - An internal topic (Kafka's C(__*) topics, C(_schemas), Kafka Connect's and MirrorMaker 2's topics,
+        the offset-map topic) is refused with an error rather than copied.
     type: list
     elements: str
     default: []
-  topic_patterns:
+  include:
     description:
-      - Regular expressions; every source topic whose whole name matches one is copied too.
-      - Internal topics (C(__*)) and the offset-map topic are never matched by a pattern.
+      - Regular expressions (Python C(re), matched against the whole topic name); every source topic whose
+        name matches one is copied too.
+      - Internal topics are never selected, whatever the patterns (C(include=['.*']) selects no
+        C(__consumer_offsets), C(_schemas), C(connect-offsets), C(heartbeats), nor the offset-map topic
+        O(offset_map_topic)). This is the collection's one internal-topic rule, the same as topic sync's.
+      - Not given (or empty), only O(topics) are copied. Give O(topics) or O(include); nothing selected is an
+        error (unlike topic sync, the copy never defaults to every topic).
+      - An include pattern that matches no source topic is reported in RV(warnings).
     type: list
     elements: str
-    default: []
-  exclude_patterns:
+    aliases: [topic_patterns]
+  exclude:
     description:
-      - Regular expressions; topics whose whole name matches one are left out.
+      - Regular expressions (whole-name match); topics whose name matches one are left out, also when listed
+        in O(topics).
     type: list
     elements: str
     default: []
+    aliases: [exclude_patterns]
+  target_prefix:
+    description:
+      - Prefix of the target topic names. Source topic C(orders) is copied into
+        O(target_prefix) + C(orders) + O(target_suffix), same partition.
+      - The offset map records the target topic of every partition, so
+        M(kafkaops.migration.kafka_group_sync) translates offsets onto it.
+      - One offset map holds one layout. A source topic already copied into one target topic through
+        O(offset_map_topic) is refused for another one (nothing is written); give another layout its
+        own O(offset_map_topic) and O(name).
+      - Letters, digits, C(.), C(_) and C(-). Not supported with O(engine=mirrormaker2).
+    type: str
+    default: ""
+  target_suffix:
+    description:
+      - Suffix of the target topic names; see O(target_prefix).
+    type: str
+    default: ""
   mode:
     description:
       - V(snapshot) copies up to the end each partition had when the task started, then stops.
@@ -115,8 +160,14 @@ options:
   progress_file:
     description:
       - File the copier rewrites (atomically, about once a second) with its progress as JSON, the same
-        fields as the module's result plus C(updated) and C(status) (V(running), V(done), V(failed)).
-        Meant for Ansible C(async) runs.
+        fields as the module's result plus C(updated), C(started) (epoch seconds), C(pid), C(process_start)
+        (the process's start time in clock ticks since boot), C(host), C(error) when it failed, and
+        C(status) (V(running), V(done), V(failed), V(interrupted)). V(interrupted) means the controller
+        went away; the partitions' C(next) are then the last committed positions.
+      - A file that says V(running) although its process no longer exists (the copier was killed hard)
+        is reported in RV(stale_progress) and RV(warnings) and replaced. A file still written by a live
+        copier on this host is refused (nothing is changed).
+      - Meant for Ansible C(async) runs.
     type: path
   batch_records:
     description:
@@ -144,6 +195,11 @@ notes:
     topics the source's retention first (M(kafkaops.migration.kafka_topic_sync)), or old records are
     deleted soon after they are copied.
   - The interval option is used by O(mode=until_lag); O(stable_for) is not used.
+  - Controller watch, what was measured (ansible-core 2.19, connection C(local)) - after a C(kill -9) of
+    ansible-playbook the module stopped within a second, its progress file said V(interrupted) and the
+    target received nothing more. With an SSH connection the ansible-playbook worker and its SSH session
+    outlive a kill of ansible-playbook, so nothing changes on the remote host and the copy goes on until
+    that session ends or O(timeout) runs out (not measured).
   - Readers of the target (consumers, M(kafkaops.migration.kafka_group_sync)) should use
     C(isolation.level=read_committed); records of an interrupted batch stay on the target as aborted
     records, invisible to them.
@@ -159,8 +215,21 @@ EXAMPLES = r"""
     target: "{{ kafka_target }}"
     name: backup
     topics: [payments, invoices]
-    topic_patterns: ['orders\..*']
+    include: ['orders\..*']
     mode: snapshot
+    timeout: 3600
+
+- name: Keep a backup of every topic under the prefix source. (topic sync created source.orders...)
+  kafkaops.migration.kafka_mirror:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    name: source-backup
+    include: ['.*']
+    exclude: ['.*-tmp']
+    target_prefix: source.
+    offset_map_topic: kafkaops.mirror.offsets.source-backup
+    mode: until_lag
+    max_lag: 0
     timeout: 3600
 
 - name: Copy in the background, polled through the progress file
@@ -168,7 +237,7 @@ EXAMPLES = r"""
     source: "{{ kafka_source }}"
     target: "{{ kafka_target }}"
     name: backup
-    topic_patterns: ['.*']
+    include: ['.*']
     mode: until_lag
     max_lag: 1000
     timeout: 86400
@@ -182,7 +251,7 @@ EXAMPLES = r"""
     source: "{{ kafka_source }}"
     target: "{{ kafka_target }}"
     name: backup
-    topic_patterns: ['.*']
+    include: ['.*']
     mode: follow
     duration: 600
     timeout: 900
@@ -293,6 +362,44 @@ rate:
       description: Megabytes (10^6 bytes) of keys and values per second.
       type: float
   sample: {"records_per_second": 9600.0, "mb_per_second": 4.9}
+target_topics:
+  description: Source topic -> target topic it is copied into (O(target_prefix) + name + O(target_suffix)).
+  returned: engine builtin
+  type: dict
+  sample: {"orders": "source.orders"}
+target_prefix:
+  description: The O(target_prefix) used.
+  returned: engine builtin
+  type: str
+  sample: source.
+target_suffix:
+  description: The O(target_suffix) used.
+  returned: engine builtin
+  type: str
+  sample: ""
+missing_target_topics:
+  description: In check mode, target topics that do not exist yet (topic sync would create them); all their
+    source records count as to be copied.
+  returned: check mode, engine builtin
+  type: list
+  elements: str
+  sample: [source.orders]
+stale_progress:
+  description:
+    - The previous content of O(progress_file) when it said V(running) although its copier no longer
+      existed (C(pid), C(host), C(started), C(updated), C(records), C(name)); null otherwise. The file
+      is replaced (not in check mode).
+  returned: engine builtin
+  type: dict
+  sample: {"pid": 4242, "host": "ctl1", "started": 1764300000, "updated": 1764300100, "records": 5000,
+           "name": "backup"}
+interrupted_reason:
+  description: Why the copy stopped early because its controller was gone (for example
+    C(the parent 4100 of process 4180 (...) is gone)); null otherwise. Only in a failed result, with
+    RV(status=interrupted) and C(interrupted=true).
+  returned: engine builtin
+  type: str
+  sample: null
 partitions:
   description: Progress of each selected source partition.
   returned: engine builtin
@@ -301,6 +408,9 @@ partitions:
   contains:
     topic:
       description: Source topic.
+      type: str
+    target_topic:
+      description: Target topic the partition is copied into (same partition number).
       type: str
     partition:
       description: Partition number (the same on the target).
@@ -326,8 +436,8 @@ partitions:
     resumed:
       description: Whether the offset map had a resume point for this partition.
       type: bool
-  sample: [{"topic": "orders", "partition": 0, "start": 0, "next": 500, "end": 500, "copied": 500,
-            "bytes": 256000, "lag": 0, "resumed": false}]
+  sample: [{"topic": "orders", "target_topic": "orders", "partition": 0, "start": 0, "next": 500, "end": 500,
+            "copied": 500, "bytes": 256000, "lag": 0, "resumed": false}]
 partitions_to_copy:
   description: In check mode, how many partitions have records to copy.
   returned: check mode, engine builtin
@@ -335,13 +445,15 @@ partitions_to_copy:
   sample: 3
 warnings:
   description: Things that limit the copy's fidelity (LogAppendTime topics, compaction differences, another
-    writer on a target partition; for mirrormaker2, a worker without exactly-once support).
+    writer on a target partition; for mirrormaker2, a worker without exactly-once support), include patterns
+    that match no topic, a stale progress file replaced, target topics that topic sync would create (check mode).
   returned: always
   type: list
   elements: str
   sample: []
 status:
-  description: V(done), V(check_mode) or V(failed).
+  description: V(done) or V(check_mode); in a failed result V(failed), or V(interrupted) when the controller
+    was gone (see RV(interrupted_reason)).
   returned: engine builtin
   type: str
   sample: done
@@ -351,10 +463,13 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kafkaops.migration.plugins.module_utils import args
+from ansible_collections.kafkaops.migration.plugins.module_utils.admin import ensure_distinct, view_of
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.mirror import (
     MIRROR_OPTION_SPEC,
+    check_params,
     diff_of,
+    params_with_defaults,
     run_mirror,
 )
 from ansible_collections.kafkaops.migration.plugins.module_utils.mm2 import MM2_OPTION_SPEC, run_mirrormaker2
@@ -373,20 +488,32 @@ def argument_spec():
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     deadline = Deadline(module.params["timeout"])
+    engine = module.params["engine"]
+    params = dict((k, module.params[k]) for k in MIRROR_OPTION_SPEC)
+    if engine == "mirrormaker2" and (params.get("target_prefix") or params.get("target_suffix")):
+        module.fail_json(msg="target_prefix / target_suffix are supported by engine builtin only (the mirrormaker2 engine "
+                             "keeps the topic names: IdentityReplicationPolicy); nothing was changed")
+    if engine == "builtin":
+        try:
+            check_params(params_with_defaults(params))
+        except KafkaOpsError as exc:
+            module.fail_json(msg=exc.msg, **exc.details)
     source, target = args.clusters(module, ["source", "target"], deadline)
+    views = view_of(source), view_of(target)  # the admin layer's reads (each cluster described once)
     try:
-        if module.params["engine"] == "mirrormaker2":
+        # One cluster given twice (two spellings of its address) is refused before anything else.
+        ensure_distinct(*views)
+        if engine == "mirrormaker2":
             result = run_mirrormaker2(module.params, source, target, deadline, module.check_mode)
         else:
-            params = dict((k, module.params[k]) for k in MIRROR_OPTION_SPEC)
             if params.get("progress_file"):
                 params["progress_file"] = os.path.abspath(params["progress_file"])
-            result = run_mirror(params, source, target, deadline, check_mode=module.check_mode)
+            result = run_mirror(params, views[0], views[1], deadline, check_mode=module.check_mode, distinct_checked=True)
     except KafkaOpsError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     for warning in result.get("warnings") or []:
         module.warn(warning)
-    if module.params["engine"] == "builtin" and module._diff:
+    if engine == "builtin" and module._diff:
         result["diff"] = diff_of(result)
     module.exit_json(**result)
 

@@ -21,7 +21,9 @@ description:
     retention) and the first entry of a catalogue of target editions that carries it, with the reason for
     each figure. The built-in catalogue holds the Alibaba Cloud Message Queue for Apache Kafka editions
     (Standard, Professional High Write, Professional High Read) and a generic C(self-managed) entry.
-  - When O(target) is given, also checks the target before anything is created on it (preflight) - it is
+  - When O(target) is given, first makes sure it is another cluster than O(source) - their cluster ids
+    (DescribeCluster) differ, however their addresses are spelled - and fails before reading anything else when
+    they are one cluster. Then checks the target before anything is created on it (preflight) - it is
     reachable, its version, whether the topics and partitions fit its limits, topics that already exist
     there, and topic names that collide once Kafka maps C(.) to C(_) in metric names.
   - Read-only; never changes either cluster and always reports C(changed=false).
@@ -120,23 +122,41 @@ options:
         what was measured). Must be 1.0 or more.
     type: float
     default: 1.5
-  topics:
+  include:
     description:
-      - Regular expressions (Python, searched anywhere in the name) of the topics to evaluate. Empty means all.
-      - Internal topics are always listed (flagged) but never sized or counted as migrated.
+      - Regular expressions (Python) of the topics to evaluate, each matched against the B(whole) topic name
+        (C(re.fullmatch)), as in every module of the collection; for example C(orders\..*) for the topics
+        starting with C(orders.). Omitted, every non-internal topic is evaluated.
+      - 'Changed: this option used to be C(topics), whose patterns were searched anywhere in the name
+        (C(^orders) matched C(orders.eu)); C(topics) is kept as an alias, and its patterns now match whole names too.'
+      - Internal topics (the collection's one rule - Kafka's C(__) topics, MirrorMaker 2, Kafka Connect,
+        Schema Registry, Confluent Platform, the copy's offset map) are never selected. They are always listed
+        (flagged) but never sized or counted as migrated.
+      - An empty list is refused (it would evaluate nothing).
+    type: list
+    elements: str
+    aliases: [topics]
+  exclude:
+    description:
+      - Regular expressions (whole-name match) of topics to leave out, even when included.
     type: list
     elements: str
     default: []
-  exclude_topics:
+    aliases: [exclude_topics]
+  isolation_level:
     description:
-      - Regular expressions of topics to leave out.
-    type: list
-    elements: str
-    default: []
+      - Isolation level of the groups' consumers, for the lag figures. The lag is the collection's one lag
+        definition (the one O(kafkaops.migration.kafka_lag_wait#module:isolation_level) uses) - measured to the
+        last offset a consumer can reach, the last stable offset for V(read_committed), the high watermark for
+        V(read_uncommitted) - see RV(spec.groups).
+    type: str
+    choices: [read_committed, read_uncommitted]
+    default: read_committed
   groups:
     description:
       - Read consumer groups (state, members, lag, consumption rate). One offset request per group is
-        issued concurrently.
+        issued concurrently, and one bounded probe reads the offsets between the groups' committed offsets
+        and the reachable end of the partitions to tell trailing transaction markers from records (see notes).
     type: bool
     default: true
   measure_size:
@@ -219,6 +239,13 @@ notes:
     a 4.4 broker), plus C(inter.broker.protocol.version) in ZooKeeper mode or the finalized
     C(metadata.version) feature level in KRaft mode. The controller mode is C(zookeeper) when brokers have
     C(zookeeper.connect) set, C(kraft) when they have C(process.roles) or answer the features API.
+  - B(Lag) of a group is summed over the partitions of the selected topics it committed on, with the
+    collection's one lag definition (as in M(kafkaops.migration.kafka_lag_wait)) - log end minus the committed
+    offset advanced over the offsets proven to hold nothing the group's consumers can receive (commit and abort
+    markers, aborted records), read once by a probe of O(isolation_level) that never commits and stops at the
+    first deliverable record. A group that consumed everything reports 0, also on transactional topics.
+    The probe is bounded by the source's C(request_timeout); a partition it could not decide in time keeps
+    the upper bound C(log end - committed).
   - B(Disk) per topic is bytes/s x C(retention.ms) (capped by C(retention.bytes) x partitions), or the measured
     size when larger, compacted or unlimited; summed, times O(headroom), times the replication factor for
     editions whose disk holds every replica (Alibaba Standard Edition, self-managed).
@@ -261,7 +288,8 @@ EXAMPLES = r"""
       sasl_password: "{{ vault_target_password }}"
       ssl_ca_location: /etc/kafka/alikafka-ca.pem
     edition: professional
-    topics: ['^orders\.', '^payments\.']
+    include: ['orders\..*', 'payments\..*']
+    exclude: ['.*-tmp']
     fail_on_misfit: true
 
 - name: Size against your own catalogue, without sampling
@@ -329,9 +357,11 @@ spec:
       elements: dict
     groups:
       description: Every consumer group of the cluster with C(group_id), C(state), C(members), C(simple), C(assignor),
-        C(clients), C(lag) (log end minus committed, summed over the partitions of the selected topics), C(topics)
-        (lag per selected topic), C(committed_partitions) (all topics) and C(read_bytes_per_s) (committed offsets
-        advancing on the selected topics during the window, times their average message size).
+        C(clients), C(lag) (the collection's one lag definition, see notes - 0 when the group consumed everything
+        its consumers of O(isolation_level) can receive - summed over the partitions of the selected topics it
+        committed on), C(topics) (lag per selected topic), C(partitions_not_drained), C(committed_partitions)
+        (all topics) and C(read_bytes_per_s) (committed offsets advancing on the selected topics during the
+        window, times their average message size).
       type: list
       elements: dict
     recommendation:
@@ -357,7 +387,7 @@ spec:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.kafkaops.migration.plugins.module_utils import args
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin, args
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
 from ansible_collections.kafkaops.migration.plugins.module_utils import spec as core
@@ -371,8 +401,9 @@ def argument_spec():
         sample_window=dict(type="float", default=10.0),
         sample_interval=dict(type="float", default=1.0),
         headroom=dict(type="float", default=1.5),
-        topics=dict(type="list", elements="str", default=[]),
-        exclude_topics=dict(type="list", elements="str", default=[]),
+        include=dict(type="list", elements="str", aliases=["topics"]),
+        exclude=dict(type="list", elements="str", default=[], aliases=["exclude_topics"]),
+        isolation_level=dict(type="str", choices=list(admin.ISOLATION_LEVELS), default="read_committed"),
         groups=dict(type="bool", default=True),
         measure_size=dict(type="bool", default=True),
         edition=dict(type="str"),
@@ -407,17 +438,21 @@ def validate(params):
     for key, value in (params["target_limits"] or {}).items():
         if value is not None and value < 0:
             raise KafkaOpsError("target_limits.%s must not be negative" % key)
-    include = core.compile_patterns(params["topics"], "topics")
-    exclude = core.compile_patterns(params["exclude_topics"], "exclude_topics")
+    if params["include"] is not None and not params["include"]:
+        raise KafkaOpsError("include is empty, so no topic would be evaluated: omit it to evaluate every non-internal topic")
+    selection = admin.Selection(params["include"], params["exclude"])
     catalogue = core.normalise_editions(params["editions"]) if params["editions"] is not None else CATALOGUE
     core.filter_editions(catalogue, params["edition"])  # unknown edition fails before any Kafka call
-    return include, exclude, catalogue
+    return selection, catalogue
 
 
-def run(module, source, target, include, exclude, catalogue):
+def run(module, source, target, selection, catalogue):
     p = module.params
-    result, apps, warnings = core.collect(source, window=p["sample_window"], interval=p["sample_interval"], include=include,
-                                          exclude=exclude, groups=p["groups"], measure_size=p["measure_size"])
+    if target is not None:
+        admin.ensure_distinct(source, target)  # before anything else is read
+    result, apps, warnings = core.collect(source, window=p["sample_window"], interval=p["sample_interval"],
+                                          selection=selection, groups=p["groups"], measure_size=p["measure_size"],
+                                          isolation_level=p["isolation_level"])
     traffic = result["traffic"] if result["traffic"].get("samples", 1) > 1 else None
     needs = core.sizing_needs(apps, traffic, result["traffic"].get("read_bytes_per_s"), p["headroom"])
     rec = core.recommend(needs, catalogue, p["edition"], p["target_replication_factor"])
@@ -445,7 +480,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     deadline = Deadline(module.params["timeout"])
     try:
-        include, exclude, catalogue = validate(module.params)
+        selection, catalogue = validate(module.params)
     except KafkaOpsError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     names = ["source"] + (["target"] if module.params["target"] is not None else [])
@@ -453,7 +488,7 @@ def main():
     source = clusters[0]
     target = clusters[1] if len(clusters) > 1 else None
     try:
-        result = run(module, source, target, include, exclude, catalogue)
+        result = run(module, source, target, selection, catalogue)
     except KafkaOpsError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     preflight = result.get("preflight")

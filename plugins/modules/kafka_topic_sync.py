@@ -16,29 +16,44 @@ author: kafkaops.migration contributors (@kafkaops)
 description:
   - Step 3 of the migration procedure. Creates the source's topics that are missing on the target with the
     source's partition count, a mapped replication factor and the source's topic-level config overrides.
+  - Before anything else is read or written, the two clusters are compared by cluster id (DescribeCluster);
+    one cluster given twice (for example as C(localhost:9092) and C(127.0.0.1:9092)) fails the task with
+    "the source and the target are the same cluster" and nothing is changed.
+  - Source topic C(orders) becomes the target topic O(target_prefix) + C(orders) + O(target_suffix) (the same
+    name by default). With a prefix or suffix, for example O(target_prefix=source.), the target gets backup
+    topics (C(source.orders)) that a copy (M(kafkaops.migration.kafka_mirror) with the same options) writes into
+    and that the applications' consumers never read, the way MirrorMaker 2's default replication policy names
+    remote topics. Everything on the target (creation, expansion, drift, check mode, diff) then applies to the
+    renamed topics; RV(topic_map) says which target topic each source topic has.
   - Adds partitions to target topics that have fewer than on the source. A target topic with more partitions
     than the source is reported in RV(drift) and a warning, never changed.
   - Reports config drift between the source's overrides and the target's effective values in RV(drift);
     with O(align_configs=true) aligns them with incremental alter configs.
-  - Internal topics are never copied, whatever the patterns say - names starting with C(__) (C(__consumer_offsets),
-    C(__transaction_state), probes), C(_confluent*), C(_schemas), MirrorMaker 2 internals (C(heartbeats),
-    C(*.heartbeats), C(*.checkpoints.internal), C(mm2-offset-syncs.*.internal), C(mm2-configs|offsets|status.*.internal))
-    and Kafka Connect's default storage topics (C(connect-configs), C(connect-offsets), C(connect-status)).
+  - Internal topics are never copied, whatever the patterns say - the collection's one internal-topic rule, shared
+    by every module - names starting with C(__) (C(__consumer_offsets), C(__transaction_state), probes), C(_confluent*),
+    C(_schemas), MirrorMaker 2 internals (C(heartbeats), C(*.heartbeats), C(*.checkpoints.internal),
+    C(mm2-offset-syncs.*.internal), C(mm2-configs|offsets|status.*.internal)), Kafka Connect's storage topics
+    (C(connect-configs), C(connect-offsets), C(connect-status), also with C(connect-cluster-)) and the collection's own
+    offset map C(kafkaops.mirror.offsets).
   - Everything is read with a few batched calls and changed in batches of O(batch_size) topics per request;
     every per-topic outcome is collected, so a partial failure lists the failed topics in RV(failed_topics) and
     still returns the ones that succeeded.
   - Validation (bad patterns, a replication factor larger than the target's broker count, a deny-listed config
     forced through O(config_overrides), C(min.insync.replicas) above the replication factor with
-    O(min_insync_replicas=fail)) fails the task before anything is changed on the target.
+    O(min_insync_replicas=fail), a target topic name that is illegal, internal, or the name of another source
+    topic) fails the task before anything is changed on the target, listing the topics in RV(invalid).
   - In check mode the create, expand and alter requests are sent with C(validate_only), so the target's own
     validation (for example a config it does not know) is reported per topic without changing anything.
 options:
   include:
     description:
-      - Regular expressions (Python syntax, matched against the whole topic name) of the topics to copy.
+      - Regular expressions (Python syntax, matched against the whole topic name, C(re.fullmatch)) of the source
+        topics to copy. Not given, every non-internal topic is copied; an empty list copies none.
+      - A pattern that matches no source topic gives a warning and is listed in RV(unmatched_include); the task
+        does not fail, because a re-run after the source topics are gone (retired, or renamed) is legitimate,
+        and a failure would stop that re-run. Check the warning for typos.
     type: list
     elements: str
-    default: ['.*']
   exclude:
     description:
       - Regular expressions (matched against the whole topic name) of topics not to copy, even when included.
@@ -46,6 +61,24 @@ options:
     type: list
     elements: str
     default: []
+  target_prefix:
+    description:
+      - Text put before each source topic's name to make its target topic's name
+        (O(target_prefix) + name + O(target_suffix)); for example V(source.) creates C(source.orders) for C(orders).
+      - Only ASCII letters, digits, C(.), C(_) and C(-); a target name longer than 249 characters, a target name
+        that is an internal topic's name (for example with O(target_suffix=.heartbeats)), or one that is the name of
+        another source topic (O(target_prefix=a.) with source topics C(orders) and C(a.orders)) fails the task
+        before anything is changed, listing the topics.
+      - Give M(kafkaops.migration.kafka_mirror) the same O(target_prefix) and O(target_suffix) so that the copy
+        writes into these topics.
+    type: str
+    default: ''
+  target_suffix:
+    description:
+      - Text put after each source topic's name to make its target topic's name, for example V(.backup).
+      - Same rules as O(target_prefix).
+    type: str
+    default: ''
   replication_factor:
     description:
       - Replication factor of topics created on the target.
@@ -186,6 +219,18 @@ EXAMPLES = r"""
     extra_deny_configs: ['unclean.leader.election.enable']
   register: topic_sync
 
+- name: Backup topics for the drain procedure - orders becomes source.orders, never read by the new consumers
+  kafkaops.migration.kafka_topic_sync:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    include: ['orders', 'payments\..*']
+    target_prefix: source.
+  register: backup_topics
+
+- name: Show which target topic each source topic has
+  ansible.builtin.debug:
+    msg: "{{ backup_topics.topic_map }}"   # {orders: source.orders, payments.eu: source.payments.eu}
+
 - name: Align drifted configs and force min.insync.replicas
   kafkaops.migration.kafka_topic_sync:
     source: "{{ kafka_source }}"
@@ -196,6 +241,23 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+topic_map:
+  description:
+    - For each selected source topic, the name of its target topic (O(target_prefix) + name + O(target_suffix)).
+      The other results that describe the target (RV(created), RV(expanded), RV(altered), RV(failed_topics),
+      RV(drift), RV(adjusted), RV(not_copied), RV(planned), RV(not_ready) and the diff) are keyed by the target
+      topic name; RV(skipped_topics) and RV(invalid) by the source topic name.
+  returned: always
+  type: dict
+  sample: {orders: source.orders, payments: source.payments}
+unmatched_include:
+  description:
+    - The O(include) patterns that match no source topic (also given as a warning); empty when O(include) is
+      not given.
+  returned: always
+  type: list
+  elements: str
+  sample: ['ordres\..*']
 created:
   description: Topics created on the target (in check mode, that would be created).
   returned: always
@@ -278,14 +340,26 @@ duration:
   type: float
   sample: 4.2
 invalid:
-  description: Per topic, why validation failed; nothing was changed on the target.
+  description: Per source topic, why validation failed (replication factor, C(min.insync.replicas), its target
+    topic name); nothing was changed on the target.
   returned: when validation failed
   type: dict
-  sample: {orders: replication factor 3 (replication_factor=keep) exceeds the 2 brokers of the target}
+  sample:
+    payments: replication factor 3 (replication_factor=keep) exceeds the 2 brokers of the target
+    orders: >-
+      target topic name 'a.orders' collides with the source topic 'a.orders' of the same name (its own target topic);
+      choose another target_prefix/target_suffix
+cluster_id:
+  description: The one cluster id of the source and target, when they are the same cluster (the task fails).
+  returned: when the source and the target are one cluster
+  type: str
+  sample: MkU3OEVBNTcwNTJENDM2Qg
 """
 
+import copy
+
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.kafkaops.migration.plugins.module_utils import args
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin, args
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.topics import DEFAULT_DENY_CONFIGS, SyncOptions, sync
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
@@ -293,9 +367,10 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Dea
 
 def argument_spec():
     spec = args.source_target_argument_spec()
+    spec.update(copy.deepcopy(admin.SELECTION_OPTION_SPEC))
     spec.update(
-        include=dict(type="list", elements="str", default=[".*"]),
-        exclude=dict(type="list", elements="str", default=[]),
+        target_prefix=dict(type="str", default=""),
+        target_suffix=dict(type="str", default=""),
         replication_factor=dict(type="raw", default="auto"),
         deny_configs=dict(type="list", elements="str", default=list(DEFAULT_DENY_CONFIGS)),
         extra_deny_configs=dict(type="list", elements="str", default=[]),
@@ -319,7 +394,8 @@ def main():
             deny_configs=p["deny_configs"], extra_deny_configs=p["extra_deny_configs"],
             config_overrides=p["config_overrides"], config_sources=p["config_sources"],
             align_configs=p["align_configs"], remove_extra_configs=p["remove_extra_configs"],
-            min_insync_replicas=p["min_insync_replicas"], batch_size=p["batch_size"])
+            min_insync_replicas=p["min_insync_replicas"], batch_size=p["batch_size"],
+            target_prefix=p["target_prefix"], target_suffix=p["target_suffix"])
     except KafkaOpsError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     deadline = Deadline(p["timeout"])
@@ -327,7 +403,10 @@ def main():
     try:
         if p["wait_timeout"] < 0:
             raise KafkaOpsError("wait_timeout must not be negative")
-        result, diff = sync(source, target, options, check_mode=module.check_mode, wait_timeout=p["wait_timeout"])
+        # one cluster given twice (two spellings of its address) is refused before anything else
+        described = admin.ensure_distinct(source, target)
+        result, diff = sync(source, target, options, check_mode=module.check_mode, wait_timeout=p["wait_timeout"],
+                            described=described)
     except KafkaOpsError as exc:
         module.fail_json(msg=exc.msg, changed=False, **exc.details)
     for warning in result.pop("warnings"):

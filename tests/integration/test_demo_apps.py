@@ -17,6 +17,8 @@ import jinja2
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tests.utils.wait import wait_topics_on_every_broker
+
 pytestmark = pytest.mark.kafka
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -89,6 +91,9 @@ def test_producers_and_consumer_ledgers_agree(clusters, unique, tmp_path):
     topic = unique("demo-apps")
     admin = AdminClient(clusters.librdkafka("source"))
     admin.create_topics([NewTopic(topic, 3, 3)])[topic].result(timeout=30)
+    # every broker knows the topic before the apps ask one of them (a consumer subscribed to a topic
+    # its broker does not know yet only looks again at the next metadata refresh)
+    wait_topics_on_every_broker(clusters.librdkafka("source"), topic, 3)
     write_properties(tmp_path / "source.properties", clusters["source"])
     count = 600
     programs = [

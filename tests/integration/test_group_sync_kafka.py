@@ -21,6 +21,7 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.connection impo
 from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import load_from_topic, progress_record
 from tests.utils.modules import FailJson, run_module
 from tests.utils.playbook import run_playbook
+from tests.utils.wait import wait_topics_on_every_broker, wait_transactions_settled
 
 pytestmark = pytest.mark.kafka
 
@@ -42,13 +43,7 @@ class Side:
         fut = self.admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])
         fut[topic].result(30)
         self.topics.add(topic)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # metadata reaches every broker
-            md = self.admin.list_topics(topic=topic, timeout=5).topics.get(topic)
-            if md is not None and md.error is None and len(md.partitions) == partitions:
-                return
-            time.sleep(0.2)
-        raise AssertionError("topic %s not visible" % topic)
+        wait_topics_on_every_broker(self.conf, topic, partitions)  # metadata reaches every broker
 
     def produce(self, topic, partition, items, transactional_id=None, abort=False):
         """items: [(key, timestamp_ms)]; returns the offsets the records got."""
@@ -71,6 +66,7 @@ class Side:
         assert p.flush(30) == 0
         if transactional_id:
             (p.abort_transaction if abort else p.commit_transaction)(30)
+            wait_transactions_settled(self.admin, topic, [partition])  # markers written: LSO includes them
         return offsets
 
     def commit(self, group, offsets):
@@ -194,6 +190,9 @@ def mirror_copy(clusters, source, target, topic, map_topic, partitions, batches,
             copied[p].extend(sorted(landed[p]))
         writer.commit_transaction(30)
         start = end
+    # The module reads the copy and the map read_committed: wait until the last markers are written.
+    wait_transactions_settled(target.admin, topic, partitions)
+    wait_transactions_settled(target.admin, map_topic, [0])
     return copied
 
 
@@ -212,6 +211,9 @@ def transactional_source(source, topic, partitions, unique):
                           timestamp=T0 + 1000 * (key if keys else 0), headers=[("k", name.encode())])
         assert p.flush(30) == 0
         (p.abort_transaction if abort else p.commit_transaction)(30)
+    # commit_transaction returns before the markers reach the partitions: readers (the copy above,
+    # the module's look at the source) see the last transaction only once the stable offset moved.
+    wait_transactions_settled(source.admin, topic, partitions)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -406,11 +408,11 @@ def test_active_group_on_the_target_is_skipped_or_fails(clusters, sides, unique)
         with pytest.raises(FailJson) as err:
             sync(clusters, groups=groups, policy="latest", fail_on_active=True)
         assert "group(s) %s have active members on the target" % busy in err.value.result["msg"]
-        assert err.value.result["active"] == [busy]
+        assert err.value.result["active_groups"] == [busy]
         assert target.committed(idle) == {}
 
         res = sync(clusters, groups=groups, policy="latest")
-        assert res["skipped"] == [busy]
+        assert res["active_groups"] == [busy] and "skipped" not in res
         assert rows(res, busy)[1]["status"] == "skipped_active"
         assert rows(res, busy)[1]["target_members"] == 1
         assert rows(res, idle)[1]["status"] == "changed"
@@ -453,13 +455,16 @@ def test_all_source_groups_matching_a_pattern(clusters, sides, unique):
     source.create(topic, partitions=2)
     target.create(topic, partitions=2)
     target.produce(topic, 1, [("x", T0)])
+    own = "kafkaops-migration-" + prefix + "-probe"      # a group of the collection's own clients
     source.commit(a, {(topic, 0): 0})
     source.commit(b, {(topic, 1): 0})
-    target.groups.update([a, b])
-    res = sync(clusters, group_pattern="^" + prefix, policy="latest")
+    source.commit(own, {(topic, 0): 0})
+    target.groups.update([a, b, own])
+    res = sync(clusters, group_pattern=prefix, policy="latest")   # searched anywhere: matches all three ids
     assert sorted(g["name"] for g in res["groups"]) == [a, b]
     assert target.committed(a) == {(topic, 0): 0, (topic, 1): 1}
     assert target.committed(b) == {(topic, 0): 0, (topic, 1): 1}
+    assert target.committed(own) == {}
 
 
 def test_unreachable_target_fails_within_the_timeout(clusters):

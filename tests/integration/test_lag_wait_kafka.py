@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from ansible_collections.kafkaops.migration.plugins.modules import kafka_lag_wait
 from tests.utils.modules import FailJson, run_module
 from tests.utils.playbook import run_playbook
+from tests.utils.wait import wait_topics_on_every_broker, wait_transactions_settled
 
 pytestmark = pytest.mark.kafka
 
@@ -34,13 +35,8 @@ class Side:
     def create(self, topic, partitions=1):
         self.admin.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=1)])[topic].result(30)
         self.topics.add(topic)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            md = self.admin.list_topics(topic=topic, timeout=5).topics.get(topic)
-            if md is not None and md.error is None and len(md.partitions) == partitions:
-                return topic
-            time.sleep(0.2)
-        raise AssertionError("topic %s not visible" % topic)
+        wait_topics_on_every_broker(self.conf, topic, partitions)  # not only the broker asked first
+        return topic
 
     def producer(self, transactional_id=None):
         conf = dict(self.conf, **{"enable.idempotence": True, "acks": "all", "linger.ms": 0})
@@ -114,6 +110,8 @@ def transactional_topic(source, topic, tag):
         p.produce(topic, value=b"aborted-%d" % i, partition=0)
     p.flush(15)
     p.abort_transaction(30)
+    # The abort marker (offset 6 on p0) is written after abort_transaction returns.
+    wait_transactions_settled(source.admin, topic, 2)
 
 
 def args(clusters, **kw):

@@ -26,6 +26,7 @@ from ansible_collections.kafkaops.migration.plugins.modules import kafka_mirror
 from tests.utils.collection import collections_root
 from tests.utils.modules import FailJson, run_module
 from tests.utils.playbook import run_playbook
+from tests.utils.wait import wait_stable_offsets, wait_topics_on_every_broker, wait_transactions_settled
 
 pytestmark = pytest.mark.kafka
 
@@ -47,15 +48,7 @@ class Topics:
         self.created[side].append(name)
         # Brokers learn of new topics asynchronously: wait until each one (asked first by a client
         # bootstrapped from it alone) lists the topic, so the copier's first metadata request sees it.
-        for server in self.clusters[side]["bootstrap_servers"].split(","):
-            admin = AdminClient(dict(self.clusters.librdkafka(side), **{"bootstrap.servers": server}))
-            deadline = time.monotonic() + 30
-            while True:
-                md = admin.list_topics(timeout=10).topics.get(name)
-                if md is not None and md.error is None and len(md.partitions) == partitions:
-                    break
-                assert time.monotonic() < deadline, "topic %s not visible on %s via %s" % (name, side, server)
-                time.sleep(0.1)
+        wait_topics_on_every_broker(self.clusters.librdkafka(side), name, partitions)
         return name
 
     def both(self, name, partitions=1, src_config=None, tgt_config=None, tgt_partitions=None):
@@ -103,8 +96,16 @@ def produce(clusters, topic, records, transactional_id=None, abort=False):
             except BufferError:
                 p.poll(0.05)
     if transactional_id:
+        if abort:
+            # Deliver the records before aborting: abort_transaction purges what is still queued, and
+            # the source would then hold no aborted records at all.
+            assert p.flush(30) == 0
         (p.abort_transaction if abort else p.commit_transaction)(30)
     assert p.flush(30) == 0
+    if transactional_id:
+        # commit/abort_transaction return once the coordinator has decided; the markers (and so the
+        # last stable offset a read_committed copier reads up to) reach the partitions a moment later.
+        wait_transactions_settled(AdminClient(clusters.librdkafka("source")), topic, {r[0] for r in records})
 
 
 def recent_ms(hours_ago=1.0):
@@ -230,6 +231,9 @@ def test_aborted_source_transactions_are_not_copied(clusters, topics, unique):
     produce(clusters, topic, [(p, b"aborted", b"never", None, recent_ms()) for p in (0, 1) for i in range(15)],
             transactional_id=tid, abort=True)
     produce(clusters, topic, make_records(2, 10, seed=4), transactional_id=tid)
+    # The copy reads up to the last stable offset: it must include the last commit marker on both
+    # partitions (20 records + marker, 15 aborted + marker, 10 records + marker = 48) before it starts.
+    wait_stable_offsets(AdminClient(clusters.librdkafka("source")), {(topic, 0): 48, (topic, 1): 48})
     res = run_core(clusters, map_topic, topics=[topic], name=unique("n"))
     assert res["records"] == 60
     src, tgt = assert_exact_copy(clusters, topic, 2, map_topic)

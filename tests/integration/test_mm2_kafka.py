@@ -20,6 +20,7 @@ import connect_harness
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import Cluster, KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.mm2 import run_mirrormaker2
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
+from tests.utils.wait import wait_topics_on_every_broker, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -73,15 +74,25 @@ class Env:
         self.admins["source"].create_topics([NewTopic(name, partitions, 2)])[name].result(30)
         self.topics["source"].append(name)
         self.topics["target"].append(name)  # MirrorSourceConnector creates it on the target
-        # Producers with an explicit partition fail on a topic whose partitions they do not know yet.
-        end = time.monotonic() + 30
-        while time.monotonic() < end:
-            md = self.admins["source"].list_topics(name, timeout=10).topics.get(name)
-            if md is not None and md.error is None and len(md.partitions) == partitions and \
-                    all(p.leader >= 0 for p in md.partitions.values()):
-                return name
-            time.sleep(0.2)
-        raise AssertionError("topic %s not ready on the source" % name)
+        # Producers with an explicit partition fail on a topic whose partitions they do not know yet;
+        # the worker's consumers may ask any broker.
+        wait_topics_on_every_broker(self.clusters.librdkafka("source"), name, partitions)
+        return name
+
+    def wait_connector_offsets(self, topic, partitions, next_offset):
+        """Wait until the source connector's committed offsets (GET .../offsets, the worker reads them
+        back from its offsets topic after the records' transaction) say ``next_offset`` everywhere."""
+        url = "%s/connectors/%s-source/offsets" % (self.url, self.prefix)
+
+        def probe():
+            with urllib.request.urlopen(url, timeout=10) as resp:
+                data = json.loads(resp.read().decode())
+            return dict((int(e["partition"]["partition"]), int(e["offset"]["offset"]) + 1)
+                        for e in data.get("offsets") or [] if e["partition"].get("topic") == topic)
+
+        wait_until("connector %s-source offsets at %d on %s" % (self.prefix, next_offset, topic), probe,
+                   lambda seen: seen == dict((p, next_offset) for p in range(partitions)), timeout=60,
+                   retry_on=(OSError, ValueError, KeyError))
 
     def connectors(self):
         with urllib.request.urlopen(self.url + "/connectors?expand=info", timeout=10) as resp:
@@ -209,6 +220,7 @@ def test_check_deploy_copy_idempotence_update_and_removal(clusters, env):
         [(topic, 0), (topic, 1), (topic, 2)]
 
     # Second run: nothing to change; the lag is measured from the committed offsets.
+    env.wait_connector_offsets(topic, 3, 12)
     res = env.run(params)
     assert res["changed"] is False and res["diff"] == {"before": {}, "after": {}}
     assert res["lag"]["total"] == 0

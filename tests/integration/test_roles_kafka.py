@@ -17,6 +17,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, NewTopic
 
 from tests.utils.playbook import run_playbook
+from tests.utils.wait import list_offsets, wait_topic_overrides, wait_topics_on_every_broker, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -39,7 +40,16 @@ def generate(clusters, tmp_path, prefix, *args):
         path.write_text(json.dumps(dict(clusters)))
     out = subprocess.run([sys.executable, GENERATE, "--clusters-file", str(path), "--prefix", prefix] + list(args),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=120, check=True)
+    if args and args[0] == "fill":  # the modules may ask any source broker: wait until each has the topics
+        wait_topics_on_every_broker(clusters.librdkafka("source"), ["%s.%s" % (prefix, s) for s in SAMPLE],
+                                    dict(("%s.%s" % (prefix, s), n) for s, n in SAMPLE.items()))
     return json.loads(out.stdout)
+
+
+def wait_target_topics(clusters, prefix):
+    """Wait until every target broker lists the sample topics (the next step asks any of them)."""
+    wait_topics_on_every_broker(clusters.librdkafka("target"), ["%s.%s" % (prefix, s) for s in SAMPLE],
+                                dict(("%s.%s" % (prefix, s), n) for s, n in SAMPLE.items()))
 
 
 def target_topics(clusters, prefix):
@@ -96,6 +106,7 @@ def test_topics_phase_check_then_real_then_unchanged(clusters, unique, tmp_path)
     assert rc == 0, out[-3000:]
     result = json.loads(report.read_text())
     assert sorted(result["created"]) == sorted("%s.%s" % (prefix, s) for s in SAMPLE)
+    wait_target_topics(clusters, prefix)
     got = target_topics(clusters, prefix)
     assert dict((t, v[0]) for t, v in got.items()) == dict(("%s.%s" % (prefix, s), n) for s, n in SAMPLE.items())
     assert set(v[1] for v in got.values()) == {min(3, clusters["target"]["brokers"])}
@@ -119,6 +130,7 @@ def test_topics_phase_fails_on_drift_then_aligns(clusters, unique, tmp_path):
     admin = AdminClient(clusters.librdkafka("target"))
     name = "%s.payments" % prefix
     admin.create_topics([NewTopic(name, 3, 2, config={"retention.ms": "3600000"})])[name].result(timeout=30)
+    wait_topics_on_every_broker(clusters.librdkafka("target"), name, 3)
     base = dict(kafka_topics_include=[re.escape(name)], kafka_topics_fail_on_drift=True)
 
     rc, out = run_playbook(MIGRATE, extra_vars(clusters, **base), tags="topics")
@@ -128,6 +140,8 @@ def test_topics_phase_fails_on_drift_then_aligns(clusters, unique, tmp_path):
 
     rc, out = run_playbook(MIGRATE, extra_vars(clusters, kafka_topics_align_configs=True, **base), tags="topics")
     assert rc == 0, out[-3000:]
+    # a KRaft broker shows an altered config once its metadata caught up: wait for every one
+    wait_topic_overrides(clusters.librdkafka("target"), name, {"retention.ms": "1209600000"}, exact=False)
     assert target_topics(clusters, prefix)[name][2]["retention.ms"] == "1209600000"
 
 
@@ -162,6 +176,7 @@ def test_groups_phase_commits_start_offsets_on_target(clusters, unique, tmp_path
                     kafka_groups_group_pattern="^" + re.escape(prefix) + r"\.")
     rc, out = run_playbook(MIGRATE, ev, tags="topics")
     assert rc == 0, out[-3000:]
+    wait_target_topics(clusters, prefix)
 
     rc, out = run_playbook(MIGRATE, ev, check=True, diff=True, tags="groups")
     assert rc == 0, out[-3000:]
@@ -265,6 +280,7 @@ class AppRig:
         self.producers = list(producers)
         admin = AdminClient(clusters.librdkafka("source"))
         admin.create_topics([NewTopic(self.topic, partitions, 3)])[self.topic].result(timeout=30)
+        wait_topics_on_every_broker(clusters.librdkafka("source"), self.topic, partitions)  # before the apps ask any broker
         for prog in ["old"] + self.producers:
             write_properties(tmp_path / ("%s.properties" % prog), clusters["source"])
         consumer_args = ["--group", self.group, "--topic", self.topic]
@@ -412,6 +428,7 @@ def test_copy_phase_then_groups_translate_to_the_same_place(clusters, unique, tm
     assert not report.exists()
     rc, out = run_playbook(MIGRATE, ev, tags="copy")
     assert rc != 0 and "move needs the copy" in out
+    wait_target_topics(clusters, prefix)
 
     # --tags copy runs every pass of the move procedure: bulk, catch-up, final (nothing left for the last two)
     rc, out = run_playbook(MIGRATE, dict(ev, kafka_migration_copy=True), tags="copy")
@@ -420,9 +437,27 @@ def test_copy_phase_then_groups_translate_to_the_same_place(clusters, unique, tm
     assert "catch-up pass: copied 0 records" in out and "final pass: copied 0 records" in out
     copied = json.loads(report.read_text())
     assert copied["records"] == 0 and copied["lag"] == 0
+    wait_map_covers(clusters, prefix)
 
     rc, out = run_playbook(MIGRATE, dict(ev, kafka_migration_copy=True), tags="groups")
     assert rc == 0, out[-3000:]
     assert "committed (translate): %s" % fill["group"] in out
     # the copy kept partitions and offsets, so the group resumes on the target exactly where it was on the source
     assert target_group_offsets(clusters, fill["group"]) == fill["group_offsets"]
+
+
+def wait_map_covers(clusters, prefix, map_topic="kafkaops.mirror.offsets"):
+    """Wait until the offset map (read_committed, as translate reads it) records the whole copy of the
+    sample topics: the copy's last transaction is committed before its markers reach the map topic."""
+    from ansible_collections.kafkaops.migration.plugins.module_utils.connection import Cluster
+    from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import load_from_topic
+    admin = AdminClient(clusters.librdkafka("source"))
+    tps = [("%s.%s" % (prefix, s), p) for s, n in SAMPLE.items() for p in range(n)]
+    ends = dict((tp, end) for tp, end in list_offsets(admin, tps).items() if end > 0)
+
+    def probe():
+        omap = load_from_topic(Cluster(clusters.target, "target"), map_topic)
+        return dict((tp, omap.partitions[tp].source_next if tp in omap.partitions else None) for tp in ends)
+
+    wait_until("the offset map %s covering the copy of %s.* %s" % (map_topic, prefix, ends), probe,
+               lambda seen: all(seen[tp] is not None and seen[tp] >= end for tp, end in ends.items()))

@@ -1,6 +1,7 @@
 """kafka_spec_facts against the real clusters: the 3-broker ZooKeeper source and the SCRAM KRaft target."""
 
 import os
+import re
 import threading
 import time
 
@@ -11,6 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from ansible_collections.kafkaops.migration.plugins.modules import kafka_spec_facts
 from tests.utils.modules import FailJson, run_module
 from tests.utils.playbook import run_playbook
+from tests.utils.wait import list_offsets, wait_topics_on_every_broker, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -31,14 +33,8 @@ class Made:
         for name, fut in self.admin.create_topics(new, operation_timeout=20, request_timeout=20).items():
             fut.result()
             self.topics.append(name)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:  # metadata of every new topic visible with leaders
-            md = self.admin.list_topics(timeout=10)
-            if all(n in md.topics and md.topics[n].partitions and
-                   all(p.leader >= 0 for p in md.topics[n].partitions.values()) for n in (spec[0] for spec in specs)):
-                return
-            time.sleep(0.2)
-        raise AssertionError("topics not ready")
+        # metadata of every new topic visible with leaders, on every broker
+        wait_topics_on_every_broker(self.conf, [spec[0] for spec in specs], {spec[0]: spec[1] for spec in specs})
 
     def produce(self, topic, count, size=100, partition=None):
         p = Producer(dict(self.conf, **{"linger.ms": 5, "acks": "all"}))
@@ -84,8 +80,19 @@ def target(clusters):
     made.cleanup()
 
 
+def wait_written(made, topic, partitions):
+    """Wait until ``topic`` holds records (a writer thread's first batches were acknowledged)."""
+    tps = [(topic, p) for p in range(partitions)]
+    wait_until("records on %s" % topic, lambda: list_offsets(made.admin, tps), lambda ends: sum(ends.values()) > 0)
+
+
 def _by_name(items, key="name"):
     return dict((i[key], i) for i in items)
+
+
+def _under(prefix):
+    """The include pattern (whole-name match) of the topics named ``<prefix>.<something>``."""
+    return re.escape(prefix) + r"\..*"
 
 
 def test_source_spec_reads_brokers_topics_configs_groups_and_traffic(clusters, source, unique):
@@ -113,8 +120,8 @@ def test_source_spec_reads_brokers_topics_configs_groups_and_traffic(clusters, s
     thread = threading.Thread(target=writer)
     thread.start()
     try:
-        time.sleep(0.5)
-        result = run_module(kafka_spec_facts, {"source": clusters.source, "topics": ["^" + prefix],
+        wait_written(source, busy, 3)  # the writer's traffic is on the brokers before sampling starts
+        result = run_module(kafka_spec_facts, {"source": clusters.source, "include": [_under(prefix)],
                                                "sample_window": 2, "sample_interval": 0.5, "timeout": 60})
     finally:
         stop.set()
@@ -161,7 +168,7 @@ def test_window_zero_skips_sampling_and_check_mode_reads_the_same(clusters, sour
     source.create([(prefix + ".t", 1, 1, {})])
     source.produce(prefix + ".t", 10)
     t0 = time.monotonic()
-    result = run_module(kafka_spec_facts, {"source": clusters.source, "topics": ["^" + prefix], "sample_window": 0,
+    result = run_module(kafka_spec_facts, {"source": clusters.source, "include": [_under(prefix)], "sample_window": 0,
                                            "groups": False}, check_mode=True)
     assert time.monotonic() - t0 < 10
     spec = result["spec"]
@@ -189,7 +196,8 @@ def test_without_kafka_python_messages_are_measured_and_bytes_reported_unknown(c
     thread.start()
     monkeypatch.setattr(core, "HAS_KAFKA_PYTHON", False)
     try:
-        result = run_module(kafka_spec_facts, {"source": clusters.source, "topics": ["^" + prefix], "groups": False,
+        wait_written(source, prefix + ".t", 1)  # the writer's traffic is on the broker before sampling starts
+        result = run_module(kafka_spec_facts, {"source": clusters.source, "include": [_under(prefix)], "groups": False,
                                                "sample_window": 1, "sample_interval": 0.5})
     finally:
         stop.set()
@@ -208,7 +216,7 @@ def test_target_preflight_over_scram_finds_clash_collision_and_limits(clusters, 
     prefix = unique("specpf")
     source.create([(prefix + ".orders", 3, 3, {}), (prefix + ".pay.ments", 2, 3, {})])
     target.create([(prefix + ".orders", 6, 2, {}), (prefix + ".pay_ments", 1, 2, {})])
-    args = {"source": clusters.source, "target": clusters.target, "topics": ["^" + prefix], "sample_window": 0,
+    args = {"source": clusters.source, "target": clusters.target, "include": [_under(prefix)], "sample_window": 0,
             "groups": False, "target_limits": {"max_partitions": 4}}
     result = run_module(kafka_spec_facts, args)
     pf = result["spec"]["preflight"]
@@ -232,7 +240,7 @@ def test_target_preflight_over_scram_finds_clash_collision_and_limits(clusters, 
 def test_preflight_with_an_edition_uses_its_limits(clusters, source, unique):
     prefix = unique("specpe")
     source.create([(prefix + ".one", 1, 3, {"retention.ms": str(30 * 24 * 3600 * 1000)})])
-    result = run_module(kafka_spec_facts, {"source": clusters.source, "target": clusters.target, "topics": ["^" + prefix],
+    result = run_module(kafka_spec_facts, {"source": clusters.source, "target": clusters.target, "include": [_under(prefix)],
                                            "sample_window": 0, "groups": False, "edition": "standard"})
     spec = result["spec"]
     assert spec["recommendation"]["fits"] is False  # 30 days retention: Standard keeps 7 at most
@@ -255,7 +263,7 @@ def test_unreachable_target_fails_naming_the_target(clusters, unique):
     t0 = time.monotonic()
     with pytest.raises(FailJson) as err:
         run_module(kafka_spec_facts, {"source": clusters.source, "target": {"bootstrap_servers": ["127.0.0.1:1"], "request_timeout": 3},
-                                      "topics": ["^" + unique("none")], "sample_window": 0, "groups": False, "timeout": 20})
+                                      "include": [_under(unique("none"))], "sample_window": 0, "groups": False, "timeout": 20})
     assert time.monotonic() - t0 < 12
     assert "target cluster (127.0.0.1:1)" in err.value.result["msg"]
 
@@ -265,7 +273,8 @@ def test_unreachable_target_fails_naming_the_target(clusters, unique):
     ({"sample_window": -1}, "sample_window must be 0"),
     ({"sample_window": 50, "timeout": 30}, "must be shorter than timeout"),
     ({"edition": "platinum"}, "edition 'platinum' is not in the catalogue"),
-    ({"topics": ["("]}, "topics: '(' is not a valid regular expression"),
+    ({"include": ["("]}, "include: '(' is not a valid regular expression"),
+    ({"include": []}, "include is empty"),
     ({"editions": [{"name": "x", "max_partitions": -1}]}, "non-negative number"),
 ])
 def test_bad_options_fail_before_any_kafka_call(extra, fragment):
@@ -288,3 +297,81 @@ def test_playbook_check_mode_then_real_then_again(clusters, source, target, uniq
     assert rc == 0, out[-3000:]
     assert "failed=0" in out and "changed=0" in out
     assert "admin-secret" not in out
+
+
+def _alias_of(options):
+    """The same cluster under another spelling: ``127.0.0.1:PORT`` <-> ``localhost:PORT``."""
+    def swap(server):
+        host, _sep, port = server.rpartition(":")
+        return "%s:%s" % ("localhost" if host == "127.0.0.1" else "127.0.0.1", port)
+    return dict(options, bootstrap_servers=[swap(s) for s in options["bootstrap_servers"]])
+
+
+def test_the_source_given_twice_as_target_is_refused_before_anything_is_read(clusters, unique):
+    alias = _alias_of(clusters.source)
+    assert alias["bootstrap_servers"] != clusters.source["bootstrap_servers"]
+    with pytest.raises(FailJson) as err:
+        run_module(kafka_spec_facts, {"source": clusters.source, "target": alias, "include": [_under(unique("none"))],
+                                      "sample_window": 0, "groups": False, "timeout": 30})
+    msg = err.value.result["msg"]
+    assert "the source and the target are the same cluster" in msg and "nothing was read or written" in msg
+    assert "spec" not in err.value.result
+    # the real target passes the same check
+    result = run_module(kafka_spec_facts, {"source": clusters.source, "target": clusters.target,
+                                           "include": [_under(unique("none"))], "sample_window": 0, "groups": False,
+                                           "timeout": 30})
+    assert result["spec"]["preflight"]["cluster_id"] != result["spec"]["cluster_id"]
+
+
+def test_group_lag_on_a_transactional_topic_is_zero_once_consumed(clusters, source, unique):
+    """The one lag definition: trailing commit/abort markers and aborted records are not lag."""
+    prefix = unique("spectx")
+    topic, group = prefix + ".tx", prefix + "-reader"
+    source.create([(topic, 1, 3, {})])
+    p = Producer(dict(source.conf, **{"transactional.id": prefix + "-tx", "acks": "all"}))
+    p.init_transactions(20)
+    p.begin_transaction()
+    for i in range(5):
+        p.produce(topic, key=b"c%d" % i, value=b"committed", partition=0)
+    p.commit_transaction(20)   # records 0..4, marker 5
+    p.begin_transaction()
+    for i in range(3):
+        p.produce(topic, key=b"a%d" % i, value=b"aborted", partition=0)
+    assert p.flush(20) == 0    # on the broker before the abort (an abort purges what was not sent yet)
+    p.abort_transaction(20)    # records 6..8 aborted, marker 9
+    admin = AdminClient(source.conf)
+    from confluent_kafka import IsolationLevel
+    from confluent_kafka.admin import OffsetSpec
+    deadline = time.monotonic() + 20
+    while True:  # the markers are written after commit/abort return: wait until the LSO covers both
+        fut = admin.list_offsets({TopicPartition(topic, 0): OffsetSpec.latest()},
+                                 isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=10)
+        if list(fut.values())[0].result().offset >= 10:
+            break
+        assert time.monotonic() < deadline, "LSO never reached 10"
+        time.sleep(0.2)
+    source.commit(group, topic, 0, 5)  # last committed record + 1: only markers and aborted records after it
+    base = {"source": clusters.source, "include": [_under(prefix)], "sample_window": 0, "measure_size": False}
+    spec = run_module(kafka_spec_facts, base)["spec"]
+    g = _by_name(spec["groups"], "group_id")[group]
+    assert g["lag"] == 0 and g["topics"] == {topic: 0} and g["partitions_not_drained"] == 0
+    # a group one committed record behind is behind by the upper bound log end - committed
+    other = prefix + "-behind"
+    source.commit(other, topic, 0, 4)
+    spec = run_module(kafka_spec_facts, base)["spec"]
+    g = _by_name(spec["groups"], "group_id")[other]
+    assert g["lag"] == 6 and g["partitions_not_drained"] == 1
+    # read_uncommitted consumers receive the aborted records: they are lag for them
+    spec = run_module(kafka_spec_facts, dict(base, isolation_level="read_uncommitted"))["spec"]
+    assert _by_name(spec["groups"], "group_id")[group]["lag"] == 4  # 6, 7, 8 and the marker 9 ahead of 6..8
+
+
+def test_old_topics_alias_selects_whole_names_and_warns_about_unmatched_patterns(clusters, source, unique):
+    prefix = unique("specal")
+    source.create([(prefix + ".a", 1, 1, {}), (prefix + ".ab", 1, 1, {})])
+    spec = run_module(kafka_spec_facts, {"source": clusters.source, "topics": [re.escape(prefix + ".a"), "^" + prefix],
+                                         "exclude_topics": [], "sample_window": 0, "groups": False,
+                                         "measure_size": False})["spec"]
+    names = set(t["name"] for t in spec["topics"] if not t["internal"])
+    assert names == {prefix + ".a"}  # whole-name match: prefix.ab is not selected
+    assert any("matches no topic" in w and "^" + prefix in w for w in spec["warnings"])

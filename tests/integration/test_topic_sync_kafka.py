@@ -11,6 +11,7 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.topics import S
 from ansible_collections.kafkaops.migration.plugins.modules import kafka_topic_sync
 from tests.utils.modules import FailJson, run_module
 from tests.utils.playbook import run_playbook
+from tests.utils.wait import wait_topic_overrides, wait_topics_on_every_broker
 
 pytestmark = pytest.mark.kafka
 
@@ -21,6 +22,7 @@ class Side:
     """An AdminClient on one cluster that remembers the topics it made, to delete them afterwards."""
 
     def __init__(self, conf):
+        self.conf = conf
         self.admin = AdminClient(conf)
         self.made = set()
 
@@ -32,7 +34,7 @@ class Side:
             fut.result(timeout=30)
             self.made.add(name)
         # a KRaft controller acknowledges before every broker's metadata shows the topic
-        assert wait_for(lambda: all(self.partitions(n) == spec[0] for n, spec in specs.items())), specs
+        wait_topics_on_every_broker(self.conf, list(specs), dict((n, spec[0]) for n, spec in specs.items()))
 
     def topics(self, prefix):
         md = self.admin.list_topics(timeout=10)
@@ -112,10 +114,11 @@ def test_create_with_auto_rf_configs_check_mode_diff_and_idempotence(clusters, s
     assert res["adjusted"][prefix + ".orders"]["min.insync.replicas"]["target"] == "2"
     assert res["not_copied"][prefix + ".orders"] == {"message.downconversion.enable": "message.downconversion.enable"}
     orders = prefix + ".orders"
-    assert wait_for(lambda: target.partitions(orders) == 6) and target.rf(orders) == 2
+    wait_topics_on_every_broker(target.conf, [orders, prefix + ".logs", prefix + ".plain"], {orders: 6})
+    assert target.rf(orders) == 2
     assert target.rf(prefix + ".logs") == 1 and target.rf(prefix + ".plain") == 2
-    assert target.overrides(orders) == {"retention.ms": "86400000", "cleanup.policy": "compact", "min.insync.replicas": "2"}
-    assert target.overrides(prefix + ".logs") == {"max.message.bytes": "2000000"}
+    wait_topic_overrides(target.conf, orders, {"retention.ms": "86400000", "cleanup.policy": "compact", "min.insync.replicas": "2"})
+    wait_topic_overrides(target.conf, prefix + ".logs", {"max.message.bytes": "2000000"})
 
     # again: nothing to do
     res = run_module(kafka_topic_sync, args, diff=True)
@@ -146,7 +149,8 @@ def test_expansion_more_partitions_and_drift_then_align(clusters, sides):
 
     res = run_module(kafka_topic_sync, args)
     assert res["changed"] is True and res["expanded"] == [grow]
-    assert wait_for(lambda: target.partitions(grow) == 8) and target.partitions(more) == 5   # never shrunk
+    wait_topics_on_every_broker(target.conf, grow, 8)
+    assert target.partitions(more) == 5   # never shrunk
     assert target.overrides(drifted)["retention.ms"] == "7200000"           # only reported
 
     # align, check mode first
@@ -158,8 +162,8 @@ def test_expansion_more_partitions_and_drift_then_align(clusters, sides):
 
     res = run_module(kafka_topic_sync, dict(args, align_configs=True, remove_extra_configs=True))
     assert res["changed"] is True and res["altered"] == [drifted]
-    over = wait_for(lambda: target.overrides(drifted).get("retention.ms") == "3600000" and target.overrides(drifted))
-    assert over == {"retention.ms": "3600000", "segment.ms": "600000", "flush.ms": "1000"}  # deny-listed kept
+    # every broker shows the aligned configs before the next run reads them (deny-listed flush.ms kept)
+    wait_topic_overrides(target.conf, drifted, {"retention.ms": "3600000", "segment.ms": "600000", "flush.ms": "1000"})
 
     res = run_module(kafka_topic_sync, dict(args, align_configs=True, remove_extra_configs=True))
     assert res["changed"] is False
@@ -186,7 +190,8 @@ def test_partial_failure_reported_per_topic_others_created(clusters, sides):
     res = err.value.result
     assert "1 topic(s) failed on the target" in res["msg"] and legacy in res["msg"]
     assert res["changed"] is True and res["created"] == [good1, good2]
-    assert wait_for(lambda: sorted(target.topics(prefix)) == [good1, good2], seconds=20), target.topics(prefix)
+    wait_topics_on_every_broker(target.conf, [good1, good2])
+    assert sorted(target.topics(prefix)) == [good1, good2], target.topics(prefix)
 
     # with the default deny-list the legacy topic goes through, without the removed config
     res = run_module(kafka_topic_sync, module_args(clusters, prefix))
@@ -219,7 +224,7 @@ def test_internal_topics_never_copied_and_broker_config_sources(clusters, sides)
     opts = SyncOptions(include=["__consumer_offsets", prefix + r"\..*"], config_sources=["topic", "broker"])
     src, tgt = Cluster(clusters.source, "source"), Cluster(clusters.target, "target")
     result = sync(src, tgt, opts, check_mode=True)[0]
-    assert result["skipped_topics"] == {"__consumer_offsets": "internal topic"}
+    assert result["skipped_topics"] == {"__consumer_offsets": "internal topic (consumer offsets)"}
     # the harness sets log.segment.bytes on the source brokers: copied as a topic config when asked
     assert result["planned"]["create"][prefix + ".data"]["configs"]["segment.bytes"] == "67108864"
     assert target.topics(prefix) == {}
@@ -243,5 +248,6 @@ def test_playbook_check_real_idempotent(clusters, sides):
                             "kafka_target": clusters.target})
     assert rc == 0, out[-3000:]
     assert "failed=0" in out
-    assert wait_for(lambda: target.partitions(prefix + ".pb1") == 3) and target.rf(prefix + ".pb1") == 2
-    assert target.overrides(prefix + ".pb1") == {"retention.ms": "120000"}
+    wait_topics_on_every_broker(target.conf, [prefix + ".pb1", prefix + ".pb2"], {prefix + ".pb1": 3})
+    assert target.rf(prefix + ".pb1") == 2
+    wait_topic_overrides(target.conf, prefix + ".pb1", {"retention.ms": "120000"})

@@ -1,8 +1,11 @@
 """kafka_group_sync's plain-Python core without Kafka: options, policies, offsets, diff."""
 
+import inspect
+import re
+
 import pytest
 
-from ansible_collections.kafkaops.migration.plugins.module_utils import groups
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin, groups
 from ansible_collections.kafkaops.migration.plugins.module_utils.groups import (
     PartitionError,
     Rule,
@@ -231,3 +234,115 @@ def test_long_problem_lists_are_summarised_in_the_message():
     assert "problem 9;" in text and "problem 10" not in text
     assert text.endswith("and 15 more (25 problems in all, listed in 'problems')")
     assert groups._summary(["only one"]) == "only one"
+
+
+# -- never rewind: which partitions are written ----------------------------------------------------
+def test_overwrite_defaults_to_false_and_is_per_group():
+    reqs, default, errors = normalize_request(params(groups=[{"name": "a"}, {"name": "b", "overwrite": True}]))
+    assert errors == [] and [r.overwrite for r in reqs] == [False, True]
+    reqs = normalize_request(params(overwrite=True, groups=[{"name": "a"}, {"name": "b", "overwrite": False}]))[0]
+    assert [r.overwrite for r in reqs] == [True, False]
+    errors = normalize_request(params(overwrite="yes", groups=[{"name": "a", "overwrite": 1}]))[2]
+    assert errors == ["overwrite must be true or false, got 'yes'", "group 'a': overwrite must be true or false, got 1"]
+
+
+@pytest.mark.parametrize("current, offset, overwrite, expected", [
+    (None, 0, False, ("set", True)),          # nothing committed on the target: written
+    (None, 0, True, ("set", True)),
+    (120, 0, False, ("kept", False)),         # consumers ran on the target: never rewound
+    (120, 300, False, ("kept", False)),       # nor moved forward past records they have not processed
+    (120, 120, False, ("kept", False)),
+    (120, 120, True, ("unchanged", False)),
+    (120, 0, True, ("overwritten", True)),
+])
+def test_partition_status(current, offset, overwrite, expected):
+    assert groups.partition_status(current, offset, overwrite) == expected
+
+
+# -- check mode preview of a fresh set-up ------------------------------------------------------------
+def test_a_topic_topic_sync_would_create_is_an_empty_log():
+    b = groups.empty_log_bounds([1000, 2000])
+    assert (b["start"], b["end"], b["stable"]) == (0, 0, 0)
+    b = dict(b, at_time=b["at"][1000])
+    assert plan_partition(Rule("earliest"), 7, b) == (0, "earliest")
+    assert plan_partition(Rule("latest"), 7, b) == (0, "latest")
+    assert plan_partition(Rule("timestamp", 1000), None, b) == (0, "timestamp-none-after")
+    assert check_in_log(0, b) is None
+
+
+def test_check_mode_translate_without_an_offset_map_plans_the_fallback():
+    assert groups.plan_without_map(Rule("translate", None, "earliest"), 12, BOUNDS) == (5, "fallback-earliest")
+    assert groups.plan_without_map(Rule("translate", None, "latest"), None, BOUNDS) == (37, "fallback-latest")
+    assert groups.plan_without_map(Rule("translate", None, "fail"), 12, BOUNDS) == (None, "translate-pending")
+    with pytest.raises(PartitionError, match="fallback is fail"):
+        groups.plan_without_map(Rule("translate", None, "fail"), None, BOUNDS)
+
+
+def test_diff_shows_kept_partitions_as_not_changed():
+    out = [{"name": "g", "partitions": [
+        {"topic": "a", "partition": 0, "current_offset": None, "offset": 4, "status": "set", "changed": True},
+        {"topic": "a", "partition": 1, "current_offset": 9, "offset": 0, "status": "kept", "changed": False},
+        {"topic": "a", "partition": 2, "current_offset": 3, "offset": 3, "status": "kept", "changed": False}]}]
+    diff = groups._diff(out, {"g": [("a", 0, 4)]})
+    assert diff["before"] == {"g": {}} and diff["after"] == {"g": {"a": {"0": 4}}}
+    assert diff["prepared"].startswith("partitions already committed on the target, left as they are:\n")
+    assert "g a:1 kept at 9 (not changed; the policy gives 0; overwrite: true rewrites it)" in diff["prepared"]
+    assert "a:2" not in diff["prepared"]        # kept at the policy's own offset: nothing to say
+    assert groups._diff([dict(out[0], partitions=out[0]["partitions"][2:])], {}) == {"before": {}, "after": {}}
+
+
+def test_module_documents_every_option_of_its_argument_spec():
+    import yaml
+    from ansible_collections.kafkaops.migration.plugins.modules import kafka_group_sync as mod
+    doc = yaml.safe_load(mod.DOCUMENTATION)["options"]
+    spec = mod.argument_spec()
+    for name in ("overwrite", "fail_on_active", "groups"):
+        assert doc[name]["type"] == spec[name]["type"]
+    assert doc["overwrite"]["default"] is False and spec["overwrite"]["default"] is False
+    assert doc["groups"]["suboptions"]["overwrite"]["type"] == "bool"
+    assert "default" not in spec["groups"]["options"]["overwrite"]   # None: the module's overwrite applies
+    returned = yaml.safe_load(mod.RETURN)
+    assert "skipped" not in returned and "active_groups" in returned
+    reserved = {"skipped", "failed", "changed", "msg", "results", "invocation", "rc", "stdout", "stderr", "item",
+                "exception", "warnings", "deprecations"}
+    assert not reserved & set(returned)
+
+
+# -- reads through the admin layer ---------------------------------------------------------------------
+def test_bounds_ask_one_list_offsets_per_kind_and_one_per_distinct_timestamp():
+    tps = [("b", 0), ("a", 1), ("a", 0), ("a", 0)]
+    wanted = groups.bounds_kinds(tps, {("a", 0): {1000, 2000}, ("b", 0): {1000}})
+    assert sorted(wanted, key=str) == sorted(["start", "end", "stable", ("at", 1000), ("at", 2000)], key=str)
+    for kind in ("start", "end", "stable"):
+        assert wanted[kind] == [("a", 0), ("a", 1), ("b", 0)]
+    assert wanted[("at", 1000)] == [("a", 0), ("b", 0)]
+    assert wanted[("at", 2000)] == [("a", 0)]
+    assert groups.bounds_kinds([], {("a", 0): {1}}) == {}
+
+
+def test_bounds_are_shaped_per_partition():
+    offsets = {"start": {("a", 0): 2, ("a", 1): 0}, "end": {("a", 0): 9, ("a", 1): 4},
+               "stable": {("a", 0): 7, ("a", 1): 4}, ("at", 1000): {("a", 0): -1}}
+    b = groups.bounds_from([("a", 0), ("a", 1)], offsets)
+    assert b[("a", 0)] == {"start": 2, "end": 9, "stable": 7, "at": {1000: -1}}
+    assert b[("a", 1)] == {"start": 0, "end": 4, "stable": 4, "at": {}}
+
+
+def test_discovered_groups_leave_out_the_collections_own_and_match_anywhere():
+    ids = ["shop-a", "eu-shop-b", "kafkaops-migration-target-reader", "kafkaops-mirror-backup", "billing", "shop-a"]
+    assert admin.select_groups(ids) == ["billing", "eu-shop-b", "shop-a"]
+    assert admin.select_groups(ids, "shop") == ["eu-shop-b", "shop-a"]
+    assert admin.select_groups(ids, "^shop-") == ["shop-a"]
+    assert admin.select_groups(ids, "mirror") == []
+    with pytest.raises(admin.KafkaOpsError, match="group_pattern"):
+        admin.select_groups(ids, "(")
+
+
+def test_group_sync_has_no_reads_or_retries_of_its_own():
+    # Every read goes through admin.ClusterView: one retry policy, one unknown-topic rule. What stays
+    # here writes (alter offsets) or scans a log (first_committed_records), neither of which
+    # ClusterView offers.
+    text = inspect.getsource(groups)
+    for call in ("list_offsets", "describe_topics", "describe_consumer_groups", "list_consumer_group_offsets",
+                 "list_consumer_groups", "list_topics", "_RETRIABLE", "UNKNOWN_TOPIC", "time.sleep"):
+        assert not re.search(r"\b%s\b" % re.escape(call), text), call

@@ -9,32 +9,72 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.connection impo
 from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import OffsetMap, progress_record
 
 AVAILABLE = ["orders", "orders.eu", "orders.us", "payments", "__consumer_offsets", "kafkaops.mirror.offsets",
-             "orders-dlq"]
+             "orders-dlq", "_schemas", "connect-offsets", "heartbeats", "my-map", "mm2-offset-syncs.target.internal"]
+
+
+def _select(**kw):
+    return m.select_topics(AVAILABLE, m.params_with_defaults(kw))
 
 
 def test_select_names_and_full_match_patterns():
-    sel, missing = m.select_topics(AVAILABLE, ["payments"], [r"orders\.[a-z]+"], map_topic="kafkaops.mirror.offsets")
+    sel, missing, unmatched = _select(topics=["payments"], include=[r"orders\.[a-z]+"])
     assert sel == ["orders.eu", "orders.us", "payments"]
-    assert missing == []
+    assert missing == [] and unmatched == []
 
 
-def test_patterns_skip_internal_and_map_topics_but_names_do_not():
-    sel = m.select_topics(AVAILABLE, [], [".*"], map_topic="kafkaops.mirror.offsets")[0]
-    assert "__consumer_offsets" not in sel and "kafkaops.mirror.offsets" not in sel
+def test_include_everything_selects_no_internal_topic_and_not_the_offset_map():
+    sel = _select(include=[".*"], offset_map_topic="my-map")[0]
     assert sel == ["orders", "orders-dlq", "orders.eu", "orders.us", "payments"]
-    sel = m.select_topics(AVAILABLE, ["__consumer_offsets"], [])[0]
-    assert sel == ["__consumer_offsets"]
+    for internal in ("__consumer_offsets", "_schemas", "connect-offsets", "heartbeats", "my-map",
+                     "kafkaops.mirror.offsets", "mm2-offset-syncs.target.internal"):
+        assert internal not in sel
+
+
+@pytest.mark.parametrize("name", ["__consumer_offsets", "_schemas", "connect-offsets", "heartbeats",
+                                  "kafkaops.mirror.offsets"])
+def test_an_exact_internal_name_is_refused_not_copied(name):
+    with pytest.raises(KafkaOpsError) as err:
+        m.check_params(m.params_with_defaults({"topics": ["orders", name]}))
+    assert "%s is an internal topic" % name in err.value.msg and "never copied" in err.value.msg
+
+
+def test_the_configured_map_topic_is_refused_by_name():
+    with pytest.raises(KafkaOpsError) as err:
+        m.check_params(m.params_with_defaults({"topics": ["my-map"], "offset_map_topic": "my-map"}))
+    assert "offset map" in err.value.msg
 
 
 def test_excludes_and_missing_names():
-    sel, missing = m.select_topics(AVAILABLE, ["nope", "orders"], ["orders.*"], [r".*-dlq", r"orders\.us"])
+    sel, missing, unmatched = _select(topics=["nope", "orders"], include=["orders.*", "zzz.*"],
+                                      exclude=[r".*-dlq", r"orders\.us"])
     assert sel == ["orders", "orders.eu"]
     assert missing == ["nope"]
+    assert unmatched == ["zzz.*"]
 
 
 def test_pattern_must_match_whole_name():
-    sel = m.select_topics(AVAILABLE, [], ["orders"])[0]
-    assert sel == ["orders"]
+    assert _select(include=["orders"])[0] == ["orders"]
+    assert _select(include=["order"])[0] == []
+
+
+def test_old_option_names_are_aliases_in_the_core_too():
+    p = m.params_with_defaults({"topic_patterns": ["orders"], "exclude_patterns": ["x"]})
+    assert p["include"] == ["orders"] and p["exclude"] == ["x"]
+    assert "topic_patterns" not in p and "exclude_patterns" not in p
+    assert m.params_with_defaults({"include": ["a"], "topic_patterns": ["b"]})["include"] == ["a"]
+
+
+def test_module_spec_lists_the_aliases():
+    assert m.MIRROR_OPTION_SPEC["include"]["aliases"] == ["topic_patterns"]
+    assert m.MIRROR_OPTION_SPEC["exclude"]["aliases"] == ["exclude_patterns"]
+    assert m.MIRROR_OPTION_SPEC["target_prefix"] == {"type": "str", "default": ""}
+    assert m.MIRROR_OPTION_SPEC["target_suffix"] == {"type": "str", "default": ""}
+
+
+def test_target_names_use_prefix_and_suffix():
+    p = m.params_with_defaults({"topics": ["a"], "target_prefix": "source.", "target_suffix": ".bak"})
+    assert m.target_names(p, ["orders", "x"]) == {"orders": "source.orders.bak", "x": "source.x.bak"}
+    assert m.target_names(m.params_with_defaults({}), ["orders"]) == {"orders": "orders"}
 
 
 def test_defaults_are_filled_and_given_values_kept():
@@ -48,9 +88,13 @@ def test_defaults_are_filled_and_given_values_kept():
 @pytest.mark.parametrize("change,fragment", [
     ({"name": "has space"}, "name must be"),
     ({"name": ""}, "name must be"),
-    ({"topics": [], "topic_patterns": []}, "nothing is selected"),
-    ({"topic_patterns": ["("]}, "not a valid regular expression"),
-    ({"exclude_patterns": ["[a-"]}, "exclude_patterns"),
+    ({"topics": []}, "nothing is selected"),
+    ({"topics": [], "include": []}, "nothing is selected"),
+    ({"include": ["("]}, "not a valid regular expression"),
+    ({"topic_patterns": ["("]}, "include"),
+    ({"exclude_patterns": ["[a-"]}, "exclude"),
+    ({"target_prefix": "a b"}, "target_prefix must be"),
+    ({"target_suffix": "x:y"}, "target_suffix must be"),
     ({"batch_records": 0}, "batch_records must be positive"),
     ({"batch_bytes": -1}, "batch_bytes must be positive"),
     ({"batch_seconds": 0}, "batch_seconds must be positive"),
@@ -68,24 +112,39 @@ def test_bad_options_are_refused(change, fragment):
 
 def test_good_options_pass():
     m.check_params(m.params_with_defaults({"topic_patterns": [".*"], "name": "backup-1.eu_x"}))
+    m.check_params(m.params_with_defaults({"topics": ["a"], "include": [], "target_prefix": "source.", "target_suffix": "-bak"}))
 
 
-def _plan(parts):
+def _plan(parts, prefix=""):
     plan = m.Plan()
     plan.topics = sorted(set(part[0] for part in parts))
+    plan.target_topics = dict((t, prefix + t) for t in plan.topics)
     plan.map_exists = True
     for topic, p, low, end in parts:
-        st = m.PartitionState(topic, p)
+        st = m.PartitionState(topic, p, prefix + topic)
         st.low, st.end = low, end
         plan.partitions[(topic, p)] = st
     return plan
 
 
-def _omap(*records):
+def _omap(*records, **kw):
     omap = OffsetMap()
     for topic, part, pairs, s_next, t_next in records:
-        omap.add_record(progress_record(topic, part, pairs, s_next, t_next)[1])
+        omap.add_record(progress_record(topic, part, pairs, s_next, t_next, target_topic=kw.get("target"))[1])
     return omap
+
+
+def test_one_offset_map_holds_one_target_layout():
+    omap = _omap(("a", 0, [(0, 0)], 1, 1))  # a was copied into a
+    plan = _plan([("a", 0, 0, 10), ("b", 0, 0, 5)], prefix="bk.")
+    with pytest.raises(KafkaOpsError) as err:
+        m.apply_resume_points(plan, omap, "the-map")
+    assert "offset map the-map already records a copied into a, this run would copy it into bk.a" in err.value.msg
+    assert err.value.details["layout_conflicts"] == {"a": {"recorded": "a", "requested": "bk.a"}}
+    same = _plan([("a", 0, 0, 10)], prefix="bk.")
+    m.apply_resume_points(same, _omap(("a", 0, [(0, 0)], 1, 1), target="bk.a"))
+    assert same.partitions[("a", 0)].start == 1
+    assert same.partitions[("a", 0)].to_dict()["target_topic"] == "bk.a"
 
 
 def test_resume_points_come_from_the_map_or_the_log_start():
@@ -155,3 +214,200 @@ def test_cli_reports_bad_options_as_json(tmp_path, capsys):
     assert m.cli_main(["prog", str(conf)]) == 1
     out = json.loads(capsys.readouterr().out)
     assert out["failed"] is True and "is not host:port" in out["msg"]
+
+
+def test_check_mode_result_names_target_topics_and_missing_ones():
+    plan = _plan([("a", 0, 0, 3)], prefix="bk.")
+    plan.missing_target_topics = ["bk.a"]
+    res = m.check_mode_result(plan, m.params_with_defaults({"topics": ["a"], "target_prefix": "bk."}), OffsetMap())
+    assert res["target_topics"] == {"a": "bk.a"} and res["missing_target_topics"] == ["bk.a"]
+    assert res["target_prefix"] == "bk." and res["records"] == 3
+
+
+# -- the controller --------------------------------------------------------------------------------
+# A child process that watches its controller and prints why it is gone. Real processes, no mocks.
+WATCHER = r"""
+import sys, time
+sys.path[:0] = %r
+from ansible_collections.kafkaops.migration.plugins.module_utils.mirror import ControllerWatch
+w = ControllerWatch()
+print("ready %%d %%s" %% (len(w.chain), w.watch_stdin), flush=True)
+t0 = time.monotonic()
+while time.monotonic() - t0 < 30:
+    why = w.gone()
+    if why:
+        print("gone", why, flush=True)
+        sys.exit(3)
+    time.sleep(0.05)
+print("timeout", flush=True)
+"""
+
+# The shape ansible-playbook gives a module (connection local): main -> worker (its own session)
+# -> sh -> module. Here: "main" (python) -> "worker" (python, new session) -> sh -> watcher.
+MAIN = r"""
+import subprocess, sys, time
+worker = subprocess.Popen([sys.executable, "-c", %r], start_new_session=True, stdin=subprocess.DEVNULL)
+print(worker.pid, flush=True)
+time.sleep(60)
+"""
+WORKER = r"""
+import subprocess, sys, time
+out = open(%r, "w")
+p = subprocess.Popen(["/bin/sh", "-c", %r], stdin=subprocess.PIPE, stdout=out, stderr=out)
+p.stdin.close()   # what Ansible's local connection does: stdin is a pipe closed at once
+p.wait()
+time.sleep(5)
+"""
+
+
+def _watcher_code():
+    import sys as _sys
+    return WATCHER % (list(_sys.path),)
+
+
+def _wait_line(read, prefix, timeout=20):
+    import time as _time
+    deadline = _time.monotonic() + timeout
+    while _time.monotonic() < deadline:
+        text = read()
+        for line in text.splitlines():
+            if line.startswith(prefix):
+                return line
+        _time.sleep(0.05)
+    raise AssertionError("no %r line within %ss: %r" % (prefix, timeout, read()))
+
+
+def test_watch_sees_the_parent_die(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    script = tmp_path / "w.py"
+    script.write_text(_watcher_code())
+    out = tmp_path / "out.txt"
+    # parent (python) -> watcher; killing the parent re-parents the watcher (getppid changes)
+    parent = subprocess.Popen([sys.executable, "-c", "import subprocess, sys, time; "
+                               "subprocess.Popen([sys.executable, %r], stdout=open(%r, 'w'), stdin=subprocess.DEVNULL); "
+                               "time.sleep(60)" % (str(script), str(out))])
+    try:
+        _wait_line(lambda: out.read_text() if out.exists() else "", "ready")
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        line = _wait_line(out.read_text, "gone", timeout=10)
+        assert "the parent process %d is gone" % parent.pid in line
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+
+
+def test_watch_sees_the_controller_of_a_session_leader_die(tmp_path):
+    """The module's own parent never changes when ansible-playbook is killed: its worker is re-parented."""
+    import os
+    import shlex
+    import signal
+    import subprocess
+    import sys
+    script = tmp_path / "w.py"
+    script.write_text(_watcher_code())
+    out = tmp_path / "out.txt"
+    worker = WORKER % (str(out), "%s %s; true" % (shlex.quote(sys.executable), shlex.quote(str(script))))
+    main = subprocess.Popen([sys.executable, "-c", MAIN % worker], stdout=subprocess.PIPE, text=True)
+    worker_pid = int(main.stdout.readline())
+    try:
+        ready = _wait_line(lambda: out.read_text() if out.exists() else "", "ready")
+        assert int(ready.split()[1]) >= 3 and ready.split()[2] == "False"  # watcher, sh, worker; stdin not watched
+        os.kill(main.pid, signal.SIGKILL)
+        main.wait()
+        line = _wait_line(out.read_text, "gone", timeout=10)
+        assert "the parent %d of process %d" % (main.pid, worker_pid) in line
+    finally:
+        for pid in (main.pid, worker_pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def test_watch_sees_an_open_stdin_pipe_closed(tmp_path):
+    import subprocess
+    import sys
+    script = tmp_path / "w.py"
+    script.write_text(_watcher_code())
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = proc.stdout.readline()
+        assert ready.startswith("ready") and ready.split()[2] == "True"
+        proc.stdin.close()
+        line = proc.stdout.readline()
+        assert line.startswith("gone stdin"), line
+        assert proc.wait(10) == 3
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_watch_is_quiet_while_the_controller_is_there():
+    w = m.ControllerWatch()
+    assert w.gone() is None
+    assert w.chain and w.chain[0][0] == __import__("os").getpid()
+
+
+# -- the progress file -----------------------------------------------------------------------------
+def _dead_pid():
+    import subprocess
+    import sys
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_running_file_of_a_dead_process_is_stale(tmp_path):
+    import socket
+    path = tmp_path / "p.json"
+    pid = _dead_pid()
+    path.write_text(json.dumps({"status": "running", "pid": pid, "host": socket.gethostname(), "records": 7,
+                                "started": 1, "updated": 2, "name": "x"}))
+    stale, warning = m.stale_progress(str(path))
+    assert stale == {"pid": pid, "host": socket.gethostname(), "started": 1, "updated": 2, "records": 7, "name": "x"}
+    assert "no longer exists" in warning and "stale" in warning and str(pid) in warning
+
+
+def test_running_file_of_a_reused_pid_is_stale(tmp_path):
+    import os
+    path = tmp_path / "p.json"
+    parent = os.getppid()  # alive, but not the process that wrote the file (other start time)
+    path.write_text(json.dumps({"status": "running", "pid": parent, "process_start": -1}))
+    assert m.stale_progress(str(path))[0]["pid"] == parent
+
+
+def test_running_file_of_a_live_copier_is_refused(tmp_path):
+    import subprocess
+    import sys
+    path = tmp_path / "p.json"
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        path.write_text(json.dumps({"status": "running", "pid": live.pid, "process_start": m.process_start(live.pid),
+                                    "name": "other"}))
+        with pytest.raises(KafkaOpsError) as err:
+            m.stale_progress(str(path))
+        assert "being written by a running copier (pid %d, copy other)" % live.pid in err.value.msg
+    finally:
+        live.kill()
+        live.wait()
+
+
+@pytest.mark.parametrize("content", [None, "not json", {"status": "done", "pid": 1}, {"status": "interrupted"}])
+def test_other_progress_files_are_not_stale(tmp_path, content):
+    path = tmp_path / "p.json"
+    if content is not None:
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+    assert m.stale_progress(str(path)) == (None, None)
+    assert m.stale_progress(None) == (None, None)
+
+
+def test_a_map_mixing_two_target_topics_for_one_partition_is_refused_when_read():
+    from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import TranslationError
+    omap = _omap(("a", 0, [(0, 0)], 1, 1))
+    with pytest.raises(TranslationError) as err:
+        omap.add_record(progress_record("a", 0, [(1, 5)], 2, 6, target_topic="bk.a")[1])
+    assert "copied into two target topics (a and bk.a)" in str(err.value)

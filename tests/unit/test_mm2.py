@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from ansible_collections.kafkaops.migration.plugins.module_utils import mm2
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin, mm2
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
 
@@ -67,10 +67,12 @@ def test_missing_mirrormaker2_option_is_explained():
 
 def test_topic_selection_needs_something_and_checks_names():
     with pytest.raises(KafkaOpsError, match="at least one topic"):
-        mm2.topic_selection({"topics": [], "topic_patterns": None})
+        mm2.topic_selection({"topics": [], "include": None})
     with pytest.raises(KafkaOpsError, match="not a valid Kafka topic name"):
         mm2.topic_selection({"topics": ["bad topic"]})
-    assert mm2.topic_selection({"topics": ["a"], "topic_patterns": ["b.*"]}) == (["a"], ["b.*"])
+    assert mm2.topic_selection({"topics": ["a"], "include": ["b.*"]}) == (["a"], ["b.*"])
+    # the old option names, as kafka_mirror passed them before include/exclude
+    assert mm2.topic_selection({"topics": [], "topic_patterns": ["b.*"]}) == ([], ["b.*"])
 
 
 def test_topic_names_become_exact_regexes_and_patterns_stay():
@@ -78,8 +80,13 @@ def test_topic_names_become_exact_regexes_and_patterns_stay():
 
 
 def test_names_the_source_connector_would_skip_are_found():
-    assert mm2.excluded_by_default(["a.internal", "x-internal", "b.replica", "__c", "ok", "internal"]) == \
-        ["a.internal", "x-internal", "b.replica", "__c"]
+    # internal by the collection's rule, or never replicated by MirrorMaker 2 itself (ReplicationPolicy.isInternalTopic)
+    names = ["a.internal", "x-internal", "b.replica", "__c", ".hidden", "ok", "internal", "heartbeats", "_schemas",
+             "connect-offsets", "src.checkpoints.internal"]
+    assert mm2.excluded_by_default(names) == ["a.internal", "x-internal", "__c", ".hidden", "heartbeats", "_schemas",
+                                              "connect-offsets", "src.checkpoints.internal"]
+    assert mm2.never_replicated("heartbeats") == "internal topic (MirrorMaker 2)"
+    assert "never replicates" in mm2.never_replicated("orders.internal")
 
 
 # -- Java client settings -----------------------------------------------------------------------
@@ -271,11 +278,26 @@ def test_lag_counts_from_the_offset_after_the_last_copied_record():
     assert positions == {("t", 0): 10}
     lag = mm2.compute_lag(positions, {("t", 0): 0, ("t", 1): 5}, {("t", 0): 15, ("t", 1): 8})
     assert lag["total"] == 5 + 3
-    assert lag["partitions"][1] == {"topic": "t", "partition": 1, "log_end_offset": 8, "next_offset": None, "lag": 3}
+    assert lag["partitions"][1] == {"topic": "t", "partition": 1, "log_end_offset": 8, "next_offset": None, "lag": 3,
+                                    "status": "unknown"}
+
+
+def test_copy_lag_uses_the_one_lag_definition():
+    from ansible_collections.kafkaops.migration.plugins.module_utils.admin import ProbeFacts
+    # copied up to the commit marker at 10: end 11; the marker proven empty by a probe -> 0
+    facts = ProbeFacts()
+    facts.add_free(("t", 0), 10, 11)
+    lag = mm2.compute_lag({("t", 0): 10}, {("t", 0): 0}, {("t", 0): 11}, {("t", 0): 11}, facts)
+    assert lag["total"] == 0 and lag["partitions"][0]["status"] == "drained"
+    # a transaction still open after the position (LSO 10 < end 14) is never done
+    lag = mm2.compute_lag({("t", 0): 10}, {("t", 0): 0}, {("t", 0): 14}, {("t", 0): 10})
+    assert lag["partitions"][0]["status"] == "open_transaction" and lag["total"] == 4
 
 
 def test_topics_for_lag_follow_names_and_patterns_but_not_excluded_ones():
     assert mm2.select_topics(["a", "b1", "b2", "c", "b.internal"], ["a"], ["b.*"]) == ["a", "b1", "b2"]
+    # the one internal rule: '.*' never selects _schemas, connect-offsets or heartbeats
+    assert mm2.select_topics(["_schemas", "connect-offsets", "heartbeats", "x.heartbeats", "orders"], [], [".*"]) == ["orders"]
 
 
 # -- REST client bounds (real sockets, no Connect) ----------------------------------------------
@@ -317,10 +339,14 @@ def test_expired_deadline_makes_no_request():
 def test_exclude_patterns_extend_the_default_exclusions():
     o = opts()
     src = mm2.build_connector_configs(o, SOURCE, TARGET, ["a"], ["b.*"], read_pem=pem, exclude=["b-old.*"])["kafkaops-mm2-source"]
-    assert src["topics.exclude"] == r".*[\-\.]internal,.*\.replica,__.*,b-old.*"
-    assert "topics.exclude" not in configs()["kafkaops-mm2-source"]
+    rule = ",".join(admin.INTERNAL_TOPIC_PATTERNS)
+    assert src["topics.exclude"] == rule + ",b-old.*"
+    # without exclude patterns the connector still leaves out what the collection calls internal
+    assert configs()["kafkaops-mm2-source"]["topics.exclude"] == rule
     assert mm2.select_topics(["b1", "b-old1", "b.internal"], [], ["b.*"], ["b-old.*"]) == ["b1"]
-    with pytest.raises(KafkaOpsError, match="exclude_patterns"):
+    with pytest.raises(KafkaOpsError, match="exclude"):
+        mm2.topic_selection({"topics": ["a"], "exclude": ["x{1,2}"]})
+    with pytest.raises(KafkaOpsError, match="exclude"):
         mm2.topic_selection({"topics": ["a"], "exclude_patterns": ["x{1,2}"]})
 
 

@@ -1,4 +1,4 @@
-"""kafka_spec_facts core without Kafka: classification, traffic arithmetic, disk, catalogue matching, preflight."""
+"""kafka_spec_facts core without Kafka: traffic arithmetic, disk, catalogue matching, preflight."""
 
 import pytest
 
@@ -9,47 +9,11 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.editions import
 MIB = 1024 * 1024
 
 
-# -- classification ------------------------------------------------------------------------------
-@pytest.mark.parametrize("name,internal,kind", [
-    ("__consumer_offsets", True, "consumer offsets"),
-    ("__transaction_state", True, "transaction state"),
-    ("__anything", True, "Kafka internal (name starts with __)"),
-    ("mm2-offsets.source.internal", True, "MirrorMaker 2"),
-    ("source.checkpoints.internal", True, "MirrorMaker 2"),
-    ("heartbeats", True, "MirrorMaker 2"),
-    ("connect-offsets", True, "Kafka Connect"),
-    ("_schemas", True, "Schema Registry"),
-    ("orders", False, None),
-    ("orders_heartbeats_v2", False, None),
-    ("app-changelog", False, None),
-])
-def test_internal_topics_are_told_apart(name, internal, kind):
-    assert s.classify_topic(name) == (internal, kind)
-
-
-def test_broker_flag_marks_internal_even_with_an_ordinary_name():
-    assert s.classify_topic("weird", is_internal=True)[0] is True
-
-
+# -- names -----------------------------------------------------------------------------------------
+# (internal topics and topic selection are the admin layer's one rule: tests/unit/test_admin.py)
 def test_metric_collisions_group_dot_and_underscore_names():
     assert s.metric_collisions(["a.b", "a_b", "c", "x.y.z", "x_y.z", "x_y_z"]) == [["a.b", "a_b"], ["x.y.z", "x_y.z", "x_y_z"]]
     assert s.metric_collisions(["a.b", "c_d"]) == []
-
-
-def test_include_and_exclude_patterns():
-    inc = s.compile_patterns(["^orders", "payments$"], "topics")
-    exc = s.compile_patterns(["-dlq$"], "exclude_topics")
-    assert s.selected("orders.eu", inc, exc)
-    assert s.selected("eu.payments", inc, exc)
-    assert not s.selected("orders-dlq", inc, exc)
-    assert not s.selected("audit", inc, exc)
-    assert s.selected("audit", [], [])
-
-
-def test_bad_pattern_is_refused_with_the_option_named():
-    with pytest.raises(KafkaOpsError) as err:
-        s.compile_patterns(["("], "exclude_topics")
-    assert err.value.msg.startswith("exclude_topics:")
 
 
 # -- traffic ---------------------------------------------------------------------------------------

@@ -2,15 +2,17 @@
 
 import pytest
 
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.topics import (
     DEFAULT_DENY_CONFIGS,
     SyncOptions,
     denied,
-    is_internal,
     parse_replication_factor,
     plan,
+    target_name_problems,
     target_replication_factor,
+    topic_name_problem,
 )
 
 
@@ -88,19 +90,18 @@ def test_other_bad_options():
         SyncOptions(config_sources=["cluster"])
 
 
-@pytest.mark.parametrize("name", [
-    "__consumer_offsets", "__transaction_state", "__harness_probe_1a2b3c4d", "_schemas", "_confluent-metrics",
-    "mm2-offset-syncs.target.internal", "source.checkpoints.internal", "mm2-configs.source.internal",
-    "heartbeats", "source.heartbeats", "connect-offsets", "connect-status", "connect-configs"])
-def test_internal_topics(name):
-    assert is_internal(name)
-    assert SyncOptions().selected(name) == (True, "internal topic")
+# The table of internal names is tested once, in test_admin.py: here only that topic sync uses that rule.
+@pytest.mark.parametrize("name", ["__consumer_offsets", "_schemas", "source.checkpoints.internal", "connect-offsets",
+                                  "kafkaops.mirror.offsets"])
+def test_internal_topics_follow_the_admin_rule(name):
+    assert admin.is_internal(name)
+    matched, reason = SyncOptions().selected(name)
+    assert matched is True and reason == "internal topic (%s)" % admin.internal_kind(name)
 
 
-@pytest.mark.parametrize("name", ["orders", "orders.internal-audit", "payments.internal", "my_topic", "connect-offsets-app",
-                                  "app-changelog", "heartbeats-app"])
-def test_application_topics_are_not_internal(name):
-    assert not is_internal(name)
+@pytest.mark.parametrize("name", ["orders", "orders.internal-audit", "payments.internal", "connect-offsets-app"])
+def test_application_topics_are_selected(name):
+    assert SyncOptions().selected(name) == (True, None)
 
 
 def test_include_and_exclude_match_whole_names():
@@ -221,7 +222,7 @@ def test_internal_excluded_ignored_and_errored_topics():
               "broken": dict(src(), error="metadata error: LEADER_NOT_AVAILABLE")}
     p = plan(source, {}, 2, SyncOptions(include=["orders.*", "__.*", "broken"], exclude=[r".*\.tmp"]))
     assert sorted(p.create) == ["orders"]
-    assert p.skipped["__consumer_offsets"] == "internal topic"
+    assert p.skipped["__consumer_offsets"] == "internal topic (consumer offsets)"
     assert p.skipped["orders.tmp"].startswith("excluded by pattern")
     assert p.skipped["broken"] == "metadata error: LEADER_NOT_AVAILABLE"
     assert p.ignored == 1
@@ -270,6 +271,7 @@ def test_batches_respect_count_and_record_budget():
     ({"config_overrides": {"message.downconversion.enable": False}}, "deny-listed"),
     ({"wait_timeout": -1}, "wait_timeout must not be negative"),
     ({"timeout": 0}, "timeout must be positive"),
+    ({"target_prefix": "bk/"}, "target_prefix: 'bk/' would make illegal Kafka topic names"),
 ])
 def test_module_rejects_bad_options_without_connecting(extra, message):
     import time
@@ -282,3 +284,152 @@ def test_module_rejects_bad_options_without_connecting(extra, message):
         run_module(kafka_topic_sync, args)
     assert message in err.value.result["msg"]
     assert time.monotonic() - t0 < 2
+
+
+# -- target names: prefix / suffix ------------------------------------------------------------------
+
+def test_renamed_topics_are_planned_under_their_target_name():
+    source = {"orders": src(6, 3, **cfg(retention_ms="1000")), "logs": src(1, 1), "__consumer_offsets": src(50, 3)}
+    opts = SyncOptions(target_prefix="bk.", target_suffix="-v1")
+    p = plan(source, {}, 2, opts)
+    assert p.topic_map == {"logs": "bk.logs-v1", "orders": "bk.orders-v1"}
+    assert p.create == {"bk.orders-v1": {"partitions": 6, "replication_factor": 2, "configs": {"retention.ms": "1000"}},
+                        "bk.logs-v1": {"partitions": 1, "replication_factor": 1, "configs": {}}}
+    assert p.skipped == {"__consumer_offsets": "internal topic (consumer offsets)"}
+    d = p.diff({})
+    assert d["before"]["bk.orders-v1"] == {"state": "absent"}
+    assert d["after"]["bk.orders-v1"]["source_topic"] == "orders"
+    # without renaming, the diff has no source_topic and the map is the identity
+    p = plan(source, {}, 2, SyncOptions())
+    assert p.topic_map == {"logs": "logs", "orders": "orders"} and "source_topic" not in p.diff({})["after"]["orders"]
+
+
+def test_renamed_existing_topics_expand_drift_and_align_by_target_name():
+    source = {"orders": src(8, 2, **cfg(retention_ms="1000")), "more": src(2, 2)}
+    # the target has the same-named live topics AND the backups: only the backups are compared
+    target = {"bk.orders": tgt(3, 2, overrides=cfg(retention_ms="5000")), "bk.more": tgt(4, 2),
+              "orders": tgt(1, 1), "more": tgt(1, 1)}
+    opts = SyncOptions(target_prefix="bk.", align_configs=True)
+    p = plan(source, target, 2, opts)
+    assert p.expand == {"bk.orders": {"before": 3, "after": 8}}
+    assert p.alter == {"bk.orders": {"retention.ms": {"before": "5000", "after": "1000"}}}
+    assert p.drift["bk.more"]["partitions"]["target"] == 4 and set(p.drift) == {"bk.orders", "bk.more"}
+    assert not p.create and not p.errors
+    # after the change, a second plan is empty
+    target["bk.orders"] = tgt(8, 2, overrides=cfg(retention_ms="1000"))
+    p = plan(source, target, 2, opts)
+    assert not p.changes and p.unchanged == ["bk.orders"] and list(p.drift) == ["bk.more"]
+
+
+def test_rename_errors_are_keyed_by_source_topic_and_name_the_target():
+    p = plan({"a": src(3, 3)}, {}, 2, SyncOptions(replication_factor="keep", target_suffix=".bk"))
+    assert list(p.errors) == ["a"] and "(target topic a.bk)" in p.errors["a"]
+    p = plan({"a": src(3, 3, **cfg(min_insync_replicas="3"))}, {}, 2,
+             SyncOptions(min_insync_replicas="fail", target_suffix=".bk"))
+    assert list(p.errors) == ["a"] and not p.create
+
+
+@pytest.mark.parametrize("option", ["target_prefix", "target_suffix"])
+@pytest.mark.parametrize("value", ["bk/", "b k.", "bäck.", "x:"])
+def test_prefix_or_suffix_with_illegal_characters_is_refused(option, value):
+    with pytest.raises(KafkaOpsError, match="%s: .* would make illegal Kafka topic names" % option):
+        SyncOptions(**{option: value})
+
+
+@pytest.mark.parametrize("name, problem", [
+    ("a" * 249, None), ("a.b_c-D9", None), ("a" * 250, "250 characters, Kafka allows 249"), ("", "empty"),
+    (".", "cannot be"), ("..", "cannot be"), ("a/b", "'/'")])
+def test_topic_name_problem(name, problem):
+    got = topic_name_problem(name)
+    assert (got is None) if problem is None else (problem in got)
+
+
+def test_too_long_target_names_are_listed_before_any_change():
+    long_name = "x" * 240
+    source = {long_name: src(1, 1), "short": src(1, 1)}
+    p = plan(source, {}, 2, SyncOptions(target_prefix="backup.of."))
+    assert list(p.errors) == [long_name]
+    assert "not a legal Kafka topic name: 250 characters, Kafka allows 249" in p.errors[long_name]
+    assert p.create == {"backup.of.short": {"partitions": 1, "replication_factor": 1, "configs": {}}}
+
+
+def test_target_name_colliding_with_another_source_topic_is_refused():
+    source = {"orders": src(), "a.orders": src(), "other": src()}
+    p = plan(source, {}, 2, SyncOptions(target_prefix="a."))
+    assert list(p.errors) == ["orders"]
+    assert "'a.orders' collides with the source topic 'a.orders'" in p.errors["orders"]
+    # also when the other source topic is not selected: its namesake on the target is its own topic
+    assert list(target_name_problems(source, ["orders"], SyncOptions(target_prefix="a."))) == ["orders"]
+    # the same names (no prefix, no suffix) are the normal case, never a collision
+    assert not plan(source, {}, 2, SyncOptions()).errors
+    assert not plan(source, {}, 2, SyncOptions(target_prefix="b.")).errors
+
+
+def test_target_name_of_an_internal_topic_is_refused():
+    p = plan({"app": src()}, {}, 2, SyncOptions(target_suffix=".heartbeats"))
+    assert "internal topic (MirrorMaker 2)" in p.errors["app"]
+    p = plan({"mirror.offsets": src()}, {}, 2, SyncOptions(target_prefix="kafkaops."))
+    assert "kafkaops.mirror.offsets" in p.errors["mirror.offsets"]
+
+
+def test_unmatched_include_patterns_are_named():
+    opts = SyncOptions(include=[r"orders\..*", "ordres", "payments"])
+    assert opts.unmatched_includes(["orders.eu", "payments", "other"]) == ["ordres"]
+    assert SyncOptions().unmatched_includes([]) == []          # not given: nothing to warn about
+    assert SyncOptions(include=[]).unmatched_includes(["a"]) == []
+
+
+# -- the reads' plumbing (no Kafka: the reads themselves are exercised by the integration tests) -------
+
+def test_both_clusters_are_read_at_once_and_a_failure_is_raised():
+    import threading
+    from ansible_collections.kafkaops.migration.plugins.module_utils.topics import _at_once
+    both = threading.Barrier(2, timeout=5)  # each read waits for the other: they only pass together
+
+    def read(value):
+        def run():
+            both.wait()
+            return value
+        return run
+
+    out = _at_once({"source": read("s"), "target": read("t")})
+    assert out["source"][0] == "s" and out["target"][0] == "t"
+    assert all(seconds >= 0 for _res, seconds in out.values())
+
+    def broken():
+        raise KafkaOpsError("target cluster (x): describe topic configs failed: boom")
+
+    with pytest.raises(KafkaOpsError, match="boom"):
+        _at_once({"source": lambda: "s", "target": broken})
+
+
+def test_config_sources_are_kafka_names_whatever_the_client_gives():
+    from confluent_kafka.admin import ConfigSource
+    from ansible_collections.kafkaops.migration.plugins.module_utils.topics import TOPIC_LEVEL, _wanted_sources
+    assert admin._config_source_name(ConfigSource.DYNAMIC_TOPIC_CONFIG) == TOPIC_LEVEL
+    assert admin._config_source_name(ConfigSource.STATIC_BROKER_CONFIG.value) == "STATIC_BROKER_CONFIG"
+    assert _wanted_sources(["topic"]) == {TOPIC_LEVEL}
+    assert _wanted_sources(["topic", "broker"]) == {TOPIC_LEVEL, "DYNAMIC_BROKER_CONFIG", "DYNAMIC_DEFAULT_BROKER_CONFIG",
+                                                    "STATIC_BROKER_CONFIG"}
+
+
+def test_waiting_for_the_brokers_stops_when_shown_and_is_bounded_otherwise():
+    import time
+    from ansible_collections.kafkaops.migration.plugins.module_utils.connection import Cluster
+    from ansible_collections.kafkaops.migration.plugins.module_utils.topics import _poll_missing
+    cluster = Cluster({"bootstrap_servers": ["127.0.0.1:1"]}, "target")  # never connects here
+    calls = []
+
+    def one_less(missing):
+        calls.append(sorted(missing))
+        return dict(list(missing.items())[1:])
+
+    assert _poll_missing(cluster, {"a": 1, "b": 1}, 30.0, one_less) == []
+    assert calls == [["a", "b"], ["b"]]
+
+    def failing(missing):  # a failed read counts as nothing new seen, until the bound
+        raise KafkaOpsError("target cluster: list topics failed")
+
+    start = time.monotonic()
+    assert _poll_missing(cluster, {"a": 1}, 0.5, failing) == ["a"]
+    assert time.monotonic() - start < 2.0
