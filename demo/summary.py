@@ -96,8 +96,8 @@ def groups_lines(groups):
         parts = g["partitions"]
         out.append("  %s: %s, start offsets committed on %d partitions (policy %s)"
                    % (g["name"], g["status"], len(parts), parts[0]["policy"] if parts else "-"))
-    for name in groups.get("skipped", []):
-        out.append("  %s: skipped, it has active members on the target" % name)
+    for name in groups.get("active_groups", []):
+        out.append("  %s: left alone, it has active members on the target" % name)
     return out
 
 
