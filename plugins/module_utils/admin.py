@@ -591,47 +591,22 @@ class ClusterView:
         """``{topic: {"effective": {key: value}, "non_default": {key: value}}}`` of each topic.
 
         ``non_default``: set on the topic itself (DYNAMIC_TOPIC_CONFIG); sensitive values masked.
-        DescribeConfigs in chunks of :data:`CONFIG_BATCH`, all in flight at once over up to
-        :data:`CONFIG_CONNECTIONS` connections. Topics deleted meanwhile are left out; any other
-        failure raises (configs are what topics are created with elsewhere: no silent gaps).
+        The read of :func:`topic_config_entries` (DescribeConfigs in chunks spread over up to
+        :data:`CONFIG_CONNECTIONS` connections, all in flight at once). Topics deleted meanwhile are
+        left out; any other failure raises (configs are what topics are created with elsewhere: no
+        silent gaps).
         """
-        topics = sorted(set(topics))
-        if not topics:
-            return {}
-        cluster = self.cluster
-        chunks = [topics[i:i + CONFIG_BATCH] for i in range(0, len(topics), CONFIG_BATCH)]
-        per_connection = -(-len(chunks) // CONFIG_CONNECTIONS)
-        wait = cluster.timeout(cluster.request_timeout * max(per_connection, 1))
-        admins = [cluster.admin]
-
-        def submit(pending):
-            pending = sorted(pending)
-            parts = [pending[i:i + CONFIG_BATCH] for i in range(0, len(pending), CONFIG_BATCH)]
-            while len(admins) < min(len(parts), CONFIG_CONNECTIONS):
-                admins.append(AdminClient(cluster.client_config()))
-            futures = {}
-            for i, chunk in enumerate(parts):
-                resources = [ConfigResource(ResourceType.TOPIC, n) for n in chunk]
-                for res, fut in admins[i % len(admins)].describe_configs(resources, request_timeout=wait).items():
-                    futures[res.name] = fut
-            return futures
-
-        try:
-            ok, errors = self._collect_configs(submit, topics, wait)
-        finally:
-            del admins[1:]
+        entries, errors = topic_config_entries(self, topics)
         lost = dict((t, e) for t, e in errors.items() if not is_unknown_topic(e))
         if lost:
             self._raise("describe topic configs", lost)
-        dynamic = ConfigSource.DYNAMIC_TOPIC_CONFIG.value
         out = {}
-        for name, entries in ok.items():
+        for name, by_key in entries.items():
             effective, nondefault = {}, {}
-            for key, e in entries.items():
-                effective[key] = e.value
-                src = getattr(e.source, "value", e.source)
-                if src == dynamic and e.value is not None:
-                    nondefault[key] = "********" if e.is_sensitive else e.value
+            for key, e in by_key.items():
+                effective[key] = e["value"]
+                if e["source"] == "DYNAMIC_TOPIC_CONFIG" and e["value"] is not None:
+                    nondefault[key] = "********" if e["sensitive"] else e["value"]
             out[name] = {"effective": effective, "non_default": nondefault}
         return out
 

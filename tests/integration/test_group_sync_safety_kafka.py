@@ -214,7 +214,9 @@ def test_check_mode_previews_groups_on_topics_topic_sync_would_create(clusters, 
     assert target.committed(group) == {}
     # The real run still requires the map.
     with pytest.raises(FailJson) as err:
-        sync(clusters, **dict(topts, groups=[{"name": group, "topics": [both]}]))
+        real = dict(topts)
+        real["groups"] = [{"name": group, "topics": [both]}]
+        sync(clusters, **real)
     assert "offset map topic %r not found on the target" % no_map in err.value.result["msg"]
     assert target.committed(group) == {}
     assert not topic_exists(target, fresh) and not topic_exists(target, no_map)

@@ -156,8 +156,9 @@ class ActiveMember:
     the group is Stable with it as a member."""
 
     def __init__(self, clusters, kafka, group, topic):
-        conf = dict(clusters.librdkafka("target"), **{"group.id": group, "enable.auto.commit": False,
-                                                       "auto.offset.reset": "latest", "session.timeout.ms": 30000})
+        conf = dict(clusters.librdkafka("target"))
+        conf.update({"group.id": group, "enable.auto.commit": False, "auto.offset.reset": "latest",
+                     "session.timeout.ms": 30000})
         self.consumer = Consumer(conf)
         self.consumer.subscribe([topic])
         kafka.groups["target"].append(group)
