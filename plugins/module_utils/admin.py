@@ -410,14 +410,7 @@ class ClusterView:
     # -- topics ------------------------------------------------------------------------------------------
     def topics(self):
         """``{topic: partition count}`` of every topic the cluster knows, internal ones included (one Metadata call)."""
-        cluster = self.cluster
-        try:
-            md = cluster.admin.list_topics(timeout=cluster.timeout())
-        except KafkaOpsError:
-            raise
-        except Exception as exc:
-            raise cluster.fail("list topics", exc)
-        return dict((name, len(t.partitions)) for name, t in md.topics.items())
+        return dict((name, t["partitions"]) for name, t in topic_metadata(self).items())
 
     def select(self, selection, names=None):
         """The topics ``selection`` (a :class:`Selection`) picks, sorted; internal topics never.
@@ -699,7 +692,7 @@ def view_of(cluster):
 def topic_metadata(view):
     """``{topic: {"partitions": n, "replication_factor": r, "error": text or None}}`` of every topic.
 
-    One Metadata call, as :meth:`ClusterView.topics` (internal topics included). ``replication_factor``
+    One Metadata call (internal topics included; :meth:`ClusterView.topics` is its partition counts). ``replication_factor``
     is the largest replica count among the topic's partitions; ``error`` the topic-level metadata error
     (e.g. a leader not yet elected for a topic being created), else None.
     """
