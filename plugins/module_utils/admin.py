@@ -364,8 +364,12 @@ class ClusterView:
         return str(self.cluster)
 
     # -- the retry policy --------------------------------------------------------------------------
-    def _collect(self, what, submit, keys):
-        """Run ``submit(pending keys) -> {key: future}`` and retry the retriable failures: ``(ok, errors)``."""
+    def _collect(self, what, submit, keys, wait=None):
+        """Run ``submit(pending keys) -> {key: future}`` and retry the retriable failures: ``(ok, errors)``.
+
+        ``wait``: how long the answers of one submission may take (default: the request timeout; more
+        when several requests queue on one connection, as the config reads do).
+        """
         cluster = self.cluster
         ok, errors = {}, {}
         pending = list(keys)
@@ -379,7 +383,7 @@ class ClusterView:
                 raise
             except Exception as exc:  # KafkaException raised at submission (bad argument, client gone)
                 raise cluster.fail(what, exc)
-            got, failed = cluster.results(futures, what)
+            got, failed = cluster.results(futures, what, timeout=wait)
             ok.update(got)
             for key in got:
                 errors.pop(key, None)
@@ -603,29 +607,6 @@ class ClusterView:
             out[name] = {"effective": effective, "non_default": nondefault}
         return out
 
-    def _collect_configs(self, submit, topics, wait):
-        # Same policy as _collect, with a wait per chunk queued on one connection.
-        cluster = self.cluster
-        ok, errors = {}, {}
-        pending = list(topics)
-        budget = Deadline(cluster.timeout())
-        for elapsed in poll(RETRY_INTERVAL, budget, sleep=self.sleep, backoff=2.0, max_interval=RETRY_MAX_INTERVAL):
-            try:
-                futures = submit(pending)
-            except KafkaOpsError:
-                raise
-            except Exception as exc:
-                raise cluster.fail("describe topic configs", exc)
-            got, failed = cluster.results(futures, "describe topic configs", timeout=wait)
-            ok.update(got)
-            for key in got:
-                errors.pop(key, None)
-            errors.update(failed)
-            pending = [k for k, text in failed.items() if retriable(text, elapsed < UNKNOWN_TOPIC_GRACE)]
-            if not pending or budget.expired:
-                break
-        return ok, errors
-
     def configs(self, topics):
         """``{topic: {key: value}}``: the non-default configs of each topic (set on the topic itself)."""
         return dict((t, c["non_default"]) for t, c in self.topic_configs(topics).items())
@@ -767,7 +748,7 @@ def topic_config_entries(view, topics, batch=CONFIG_BATCH):
         return futures
 
     try:
-        ok, errors = view._collect_configs(submit, topics, wait)
+        ok, errors = view._collect("describe topic configs", submit, topics, wait)
     finally:
         del admins[1:]
     out = {}
