@@ -39,6 +39,16 @@ The drained rule
     The log ends (high watermarks) of the given topics did not move between polls for ``stable_for``
     seconds (at least two polls are compared): the producers are gone.
 
+``until: members``
+    Every group is ``STABLE`` with at least ``min_members`` members: a consumer that was started has
+    joined its group and been given partitions (the proof of a new consumer's start). A group the
+    cluster does not know yet is waited for, not an error.
+
+``until: written``
+    Records with a timestamp at or after ``since`` (epoch ms) reached the topics: per partition, the
+    first offset at or after that timestamp (ListOffsets by timestamp) lies below the log end. At least
+    ``min_records`` such records in all (the proof that a producer started after ``since`` writes).
+
 History file (JSON, rewritten atomically after every poll, so a killed run leaves it readable)::
 
     {"format": "kafkaops.migration.lag_history", "version": 1,
@@ -86,7 +96,7 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Dea
 if HAS_CONFLUENT_KAFKA:
     from confluent_kafka import KafkaError, TopicPartition
 
-UNTIL = ("drained", "idle")
+UNTIL = ("drained", "idle", "members", "written")
 STATUSES = (DRAINED, BEHIND, OPEN_TRANSACTION, UNKNOWN)
 
 HISTORY_FORMAT = "kafkaops.migration.lag_history"
@@ -124,7 +134,8 @@ def write_json_atomic(path, doc):
         raise
 
 
-def validate_options(groups, topics, until, max_lag, interval, stable_for, isolation_level, include=None, exclude=None):
+def validate_options(groups, topics, until, max_lag, interval, stable_for, isolation_level, include=None, exclude=None,
+                     since=None, min_members=1, min_records=1):
     """Check the options beyond the argument spec; returns cleaned ``(groups, topics)``.
 
     ``include`` / ``exclude``: the collection's selection vocabulary (:class:`admin.Selection`), checked here.
@@ -146,11 +157,26 @@ def validate_options(groups, topics, until, max_lag, interval, stable_for, isola
     Selection(include, exclude)  # a bad pattern fails here, naming its option
     if include is not None and not include:
         raise KafkaOpsError("include is empty, so no topic would be considered: omit it, or name the topics")
-    if until == "idle":
+    if until in ("idle", "written"):
         if not topics and not include:
-            raise KafkaOpsError("until=idle needs the topics to watch in topics (exact names) or include (patterns)")
+            raise KafkaOpsError("until=%s needs the topics to watch in topics (exact names) or include (patterns)" % until)
         if groups:
-            raise KafkaOpsError("until=idle watches topics only; groups must not be given (use until=drained)")
+            raise KafkaOpsError("until=%s watches topics only; groups must not be given (use until=drained or members)"
+                                % until)
+    if until == "members":
+        if not groups:
+            raise KafkaOpsError("until=members needs at least one group in groups")
+        if topics or include:
+            raise KafkaOpsError("until=members watches groups only; topics and include must not be given")
+        if min_members is None or int(min_members) < 1:
+            raise KafkaOpsError("min_members must be 1 or more, got %r" % (min_members,))
+    if until == "written":
+        if since is None or int(since) < 0:
+            raise KafkaOpsError("until=written needs since, the time (epoch milliseconds) after which records count")
+        if min_records is None or int(min_records) < 1:
+            raise KafkaOpsError("min_records must be 1 or more, got %r" % (min_records,))
+    elif since is not None:
+        raise KafkaOpsError("since is only used with until=written")
     if max_lag is None or max_lag < 0:
         raise KafkaOpsError("max_lag must be 0 or more, got %r" % (max_lag,))
     if interval is None or interval <= 0:
@@ -352,9 +378,13 @@ class LagWaiter:
 
     def __init__(self, cluster, groups=None, topics=None, until="drained", max_lag=0,
                  isolation_level="read_committed", interval=5.0, stable_for=0.0, timeout=600.0,
-                 history_file=None, deadline=None, wall_clock=time.time, sleep=time.sleep, include=None, exclude=None):
+                 history_file=None, deadline=None, wall_clock=time.time, sleep=time.sleep, include=None, exclude=None,
+                 since=None, min_members=1, min_records=1):
         self.groups, self.topics = validate_options(groups, topics, until, max_lag, interval, stable_for,
-                                                    isolation_level, include, exclude)
+                                                    isolation_level, include, exclude, since, min_members, min_records)
+        self.since = None if since is None else int(since)
+        self.min_members = int(min_members)
+        self.min_records = int(min_records)
         self.include = include
         self.exclude = list(exclude or [])
         self.selection = Selection(include, exclude)
@@ -385,7 +415,7 @@ class LagWaiter:
     def validate(self):
         """Reachability, groups and topics exist; raises KafkaOpsError before any wait."""
         self.view.describe()
-        if self.groups:
+        if self.groups and self.until != "members":   # a group that has no member yet is what members waits for
             self.group_info = describe_groups(self.view, self.groups)
         if self.include is not None:
             # include/exclude are resolved once, into exact names, next to the given ones
@@ -409,6 +439,10 @@ class LagWaiter:
     # -- one poll ---------------------------------------------------------------------------------
     def sample(self, elapsed):
         """Read the cluster once and classify every partition; returns the snapshot dict."""
+        if self.until == "members":
+            return self._sample_members(elapsed)
+        if self.until == "written":
+            return self._sample_written(elapsed)
         cluster = self.cluster
         commits = self.view.committed(self.groups) if self.groups else {}
 
@@ -473,6 +507,39 @@ class LagWaiter:
                                            dict(end_err, **lso_err), start_err)
         return {"elapsed": elapsed, "topics": topics, "groups": groups,
                 "end_signature": tuple((k, ends.get(k)) for k in keys), "end_errors": bool(end_err)}
+
+    def _sample_members(self, elapsed):
+        """One DescribeGroups call: each group's state, member count and clients."""
+        described = self.view.groups(self.groups)
+        groups = {}
+        for g in self.groups:
+            d = described[g]
+            groups[g] = {"state": d["state"], "members": d["members"], "clients": d["clients"],
+                         "assigned_topics": d["assigned_topics"],
+                         "joined": d["state"] == "STABLE" and d["members"] >= self.min_members}
+        return {"elapsed": elapsed, "topics": {}, "groups": groups, "end_signature": (), "end_errors": False}
+
+    def _sample_written(self, elapsed):
+        """One DescribeTopics and one ListOffsets call per kind: records at or after ``since`` per partition."""
+        partitions, missing = topic_partitions(self.view, self.topics)
+        if missing:
+            raise KafkaOpsError("%s: topic(s) no longer exist: %s" % (self.cluster, ", ".join(sorted(missing))))
+        keys = sorted((t, p) for t in partitions for p in partitions[t])
+        kind = ("at", self.since)
+        offsets, errors = self.view.offsets_of_kinds(keys, ["end", kind])
+        if errors:
+            self.view._raise("list offsets", dict((key, text) for (_k, key), text in errors.items()))
+        topics = {}
+        for t, p in keys:
+            end, first = offsets["end"][(t, p)], offsets[kind][(t, p)]
+            count = 0 if first is None or first < 0 else max(end - first, 0)
+            entry = topics.setdefault(t, {"log_end": 0, "written": 0, "last_write": None, "partitions": []})
+            entry["log_end"] += end
+            entry["written"] += count
+            entry["partitions"].append({"partition": p, "log_end": end, "first_since": first if first is not None and first >= 0
+                                        else None, "written": count})
+        return {"elapsed": elapsed, "topics": topics, "groups": {}, "end_signature": (), "end_errors": False,
+                "written": sum(v["written"] for v in topics.values())}
 
     def _excluded(self, topic):
         return any(re.fullmatch(p, topic) for p in self.exclude)
@@ -556,6 +623,10 @@ class LagWaiter:
         if self.until == "idle":
             return (previous is not None and not snap["end_errors"]
                     and snap["end_signature"] == previous["end_signature"])
+        if self.until == "members":
+            return all(g["joined"] for g in snap["groups"].values())
+        if self.until == "written":
+            return snap["written"] >= self.min_records
         return bool(snap["groups"]) and all(g["drained"] for g in snap["groups"].values())
 
     def run(self):
@@ -586,7 +657,7 @@ class LagWaiter:
                     break
                 continue
             self.polls += 1
-            if self.polls == 1:
+            if self.polls == 1 and self.until == "drained":
                 self._check_groups_have_partitions(snap)
             ok = self.condition(snap, previous)
             if self.until == "idle" and previous is not None and snap["end_signature"] != previous["end_signature"]:
@@ -596,12 +667,12 @@ class LagWaiter:
             self._record(snap)
             previous = snap
             if ok:
-                if self.until == "drained" and since is None:
+                if self.until != "idle" and since is None:
                     since = elapsed
                 if elapsed - since >= self.stable_for:
                     outcome = self.until
                     break
-            elif self.until == "drained":
+            elif self.until in ("drained", "members", "written"):
                 since = None
             self._write_history("running")
         result = self.result(outcome or "timeout")
@@ -624,6 +695,8 @@ class LagWaiter:
             total = sum(v for v in lags.values() if v is not None)
         else:
             lags, total = {}, None
+        if self.until == "members":
+            lags = dict((g, v["members"]) for g, v in snap["groups"].items())
         ts = self.wall_clock()
         self.history.append({
             "time": iso_time(ts),
@@ -638,7 +711,7 @@ class LagWaiter:
         snap = self.last or {"groups": {}, "topics": {}}
         groups, topics = snap["groups"], snap["topics"]
         total = sum(g["lag"] for g in groups.values() if g["lag"] is not None) if self.until == "drained" else None
-        progress = [g["last_progress"] for g in groups.values() if g["last_progress"] is not None]
+        progress = [g["last_progress"] for g in groups.values() if g.get("last_progress") is not None]
         writes = [t["last_write"] for t in topics.values() if t["last_write"] is not None]
         return {
             "until": self.until,
@@ -657,11 +730,24 @@ class LagWaiter:
             "topics": topics,
             "history": list(self.history),
             "history_file": self.history_file,
+            "members": outcome == "members",
+            "written": snap.get("written") if self.until == "written" else None,
+            "since": self.since,
         }
 
     def _timeout_message(self, result):
         took = "%.1fs" % result["duration"]
-        if self.until == "idle":
+        if self.until == "members":
+            waiting = ["%s (%s, %d member(s))" % (g, v["state"], v["members"])
+                       for g, v in sorted(result["groups"].items()) if not v["joined"]]
+            text = "timed out after %s waiting for groups to have %d member(s) or more and be STABLE; not yet: %s" % (
+                took, self.min_members, ", ".join(waiting) or "unknown (no poll answered)")
+        elif self.until == "written":
+            text = ("timed out after %s waiting for records written at or after %s (epoch ms %d) to topics %s: %s found, "
+                    "%d wanted (is the producer running, writing, and pointed at this cluster?)"
+                    % (took, iso_time(self.since / 1000.0), self.since, ", ".join(self.topics or []),
+                       result["written"] if result["written"] is not None else "none", self.min_records))
+        elif self.until == "idle":
             busy = sorted(t for t, v in result["topics"].items() if v["last_write"] is not None)
             text = "timed out after %s waiting for topics to go idle" % took
             if busy:

@@ -36,14 +36,22 @@ description:
     last stable offset, log start where a group has no commit) covering all partitions.
   - O(until=idle) waits instead until the given O(topics) receive no new writes - their log ends do not move
     for O(stable_for) seconds - to make sure the producers are gone.
+  - O(until=members) waits until every group in O(groups) is C(STABLE) with at least O(min_members) members -
+    the Kafka proof that a consumer which was just started has joined its group (one DescribeGroups call per
+    poll). A group the cluster does not know yet is waited for.
+  - O(until=written) waits until records with a timestamp at or after O(since) have reached the O(topics) - the
+    Kafka proof that a producer started at O(since) writes to this cluster (one ListOffsets call by timestamp and
+    one for the log ends per poll). The timestamps are the producers' (C(CreateTime)) unless the topic uses
+    C(LogAppendTime); clocks of the application hosts and the brokers should agree within a second or so.
   - On timeout the task fails with the partial result - per group and partition lag and status, the last
     progress seen and the history of (time, total lag) samples - and a message naming the groups not drained.
   - The module only reads the cluster, so it runs normally in check mode and never reports a change.
 options:
   groups:
     description:
-      - Consumer groups to wait for. Required with O(until=drained), not allowed with O(until=idle).
-      - An unknown group (no members and no committed offsets) fails the task at once.
+      - Consumer groups to wait for. Required with O(until=drained) and O(until=members), not allowed with O(until=idle)
+        and O(until=written).
+      - An unknown group (no members and no committed offsets) fails the task at once, except with O(until=members).
     type: list
     elements: str
     default: []
@@ -51,7 +59,8 @@ options:
     description:
       - Topics to consider. With O(until=drained), every partition of these topics counts for every group in
         O(groups), committed or not; when omitted, each group's committed and assigned topics are used.
-      - Required with O(until=idle), unless O(include) is given. A topic that does not exist fails the task at once.
+      - Required with O(until=idle) and O(until=written), unless O(include) is given. A topic that does not exist
+        fails the task at once.
       - These are exact topic names. For patterns use O(include).
     type: list
     elements: str
@@ -76,8 +85,10 @@ options:
       - V(drained) waits until every group's lag is at most O(max_lag) on every partition.
       - V(idle) waits until the log end of every partition of O(topics) stays unchanged for O(stable_for)
         seconds. At least two polls are always compared, so it takes at least O(interval) seconds.
+      - V(members) waits until every group in O(groups) is C(STABLE) with at least O(min_members) members.
+      - V(written) waits until at least O(min_records) records written at or after O(since) are on O(topics).
     type: str
-    choices: [drained, idle]
+    choices: [drained, idle, members, written]
     default: drained
   max_lag:
     description:
@@ -92,6 +103,22 @@ options:
     type: str
     choices: [read_committed, read_uncommitted]
     default: read_committed
+  since:
+    description:
+      - With O(until=written), the time (epoch milliseconds) from which records count, typically the
+        C(started_at) that M(kafkaops.migration.kafka_service) returned for the producer's start.
+      - Required with O(until=written), not allowed otherwise.
+    type: int
+  min_members:
+    description:
+      - With O(until=members), the members each group needs.
+    type: int
+    default: 1
+  min_records:
+    description:
+      - With O(until=written), the records written since O(since) needed over all O(topics).
+    type: int
+    default: 1
   history_file:
     description:
       - Write the samples to this JSON file, rewritten after every poll (also in check mode and when the task fails),
@@ -159,6 +186,23 @@ EXAMPLES = r"""
     stable_for: 30
     interval: 5
 
+- name: Prove that the new consumer joined its group on the target
+  kafkaops.migration.kafka_lag_wait:
+    cluster: "{{ kafka_target }}"
+    until: members
+    groups: [billing]
+    interval: 1
+    timeout: 60
+
+- name: Prove that a producer started at started_at writes to the target
+  kafkaops.migration.kafka_lag_wait:
+    cluster: "{{ kafka_target }}"
+    until: written
+    topics: [orders]
+    since: "{{ producer_start.started_at }}"
+    interval: 1
+    timeout: 60
+
 - name: Wait until the old consumers drained every orders.* topic except the retry ones
   kafkaops.migration.kafka_lag_wait:
     cluster:
@@ -170,7 +214,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 outcome:
-  description: V(drained) or V(idle) when the wait succeeded, V(timeout) in the failed result of a timeout.
+  description: V(drained), V(idle), V(members) or V(written) when the wait succeeded, V(timeout) in the failed result
+    of a timeout.
   returned: always
   type: str
   sample: drained
@@ -184,6 +229,23 @@ idle:
   returned: always
   type: bool
   sample: false
+members:
+  description: Whether the groups had their members (O(until=members)); the per-group C(state), C(members),
+    C(clients), C(assigned_topics) and C(joined) are in RV(groups).
+  returned: always
+  type: bool
+  sample: false
+written:
+  description: With O(until=written), the records found written at or after O(since) over all topics at the
+    last poll (per topic and partition in RV(topics)); null otherwise.
+  returned: always
+  type: int
+  sample: 42
+since:
+  description: The O(since) option.
+  returned: always
+  type: int
+  sample: 1764633600000
 duration:
   description: Seconds the task took, connecting included.
   returned: always
@@ -215,7 +277,8 @@ last_error:
   type: str
   sample: null
 groups:
-  description: Per group, at the last poll.
+  description: Per group, at the last poll. With O(until=members), each group has C(state), C(members), C(clients),
+    C(assigned_topics) and C(joined) only.
   returned: always
   type: dict
   sample:
@@ -267,6 +330,7 @@ groups:
 topics:
   description: Per topic, at the last poll, C(log_end) (sum over partitions), C(last_write) (seconds after the start
     at which a log end last moved, or null) and C(partitions) (C(partition), C(log_end), C(stable_end), C(last_write)).
+    With O(until=written), C(written) per topic and C(first_since) and C(written) per partition instead.
   returned: always
   type: dict
   sample:
@@ -331,6 +395,9 @@ def argument_spec():
         max_lag=dict(type="int", default=0),
         isolation_level=dict(type="str", choices=list(ISOLATION_LEVELS), default="read_committed"),
         history_file=dict(type="path"),
+        since=dict(type="int"),
+        min_members=dict(type="int", default=1),
+        min_records=dict(type="int", default=1),
     )
     return spec
 
@@ -344,7 +411,8 @@ def main():
         waiter = LagWaiter(cluster, groups=p["groups"], topics=p["topics"], until=p["until"], max_lag=p["max_lag"],
                            isolation_level=p["isolation_level"], interval=p["interval"], stable_for=p["stable_for"],
                            timeout=p["timeout"], history_file=p["history_file"], deadline=deadline,
-                           include=p["include"], exclude=p["exclude"])
+                           include=p["include"], exclude=p["exclude"], since=p["since"],
+                           min_members=p["min_members"], min_records=p["min_records"])
         result = waiter.run()
     except KafkaOpsError as exc:
         details = dict(exc.details)

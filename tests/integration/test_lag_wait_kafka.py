@@ -294,6 +294,60 @@ def test_target_over_scram_resolves_the_group_topics(clusters, unique):
         target.cleanup()
 
 
+def test_members_waits_for_a_consumer_to_join_and_times_out_without_one(clusters, source, unique):
+    topic = source.create(unique("lw-members"), partitions=2)
+    group = unique("lw-members-g")
+    source.groups.add(group)
+    # nobody in the group yet (the cluster does not even know it): a bounded wait that says so
+    with pytest.raises(FailJson) as err:
+        run_module(kafka_lag_wait, args(clusters, until="members", groups=[group], timeout=8))
+    assert "waiting for groups to have 1 member(s)" in err.value.result["msg"] and group in err.value.result["msg"]
+    assert err.value.result["members"] is False
+
+    joined = threading.Event()
+    consumer = Consumer(dict(source.conf, **{"group.id": group, "enable.auto.commit": False}))
+    consumer.subscribe([topic], on_assign=lambda c, parts: joined.set())
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            consumer.poll(0.2)
+    worker = threading.Thread(target=loop)
+    worker.start()
+    try:
+        res = run_module(kafka_lag_wait, args(clusters, until="members", groups=[group], timeout=40))
+        assert res["outcome"] == "members" and res["members"] is True and joined.is_set()
+        assert res["groups"][group]["state"] == "STABLE" and res["groups"][group]["members"] == 1
+        assert res["groups"][group]["assigned_topics"] == [topic]
+        with pytest.raises(FailJson) as err:    # two members are not there
+            run_module(kafka_lag_wait, args(clusters, until="members", groups=[group], min_members=2, timeout=6))
+        assert "1 member(s)" in err.value.result["msg"]
+    finally:
+        stop.set()
+        worker.join()
+        consumer.close()
+
+
+def test_written_counts_only_records_written_after_since(clusters, source, unique):
+    topic = source.create(unique("lw-written"), partitions=3)
+    source.produce(topic, [b"before-%d" % i for i in range(5)], partition=1)
+    since = int(time.time() * 1000) + 1
+    # records written before `since` do not count: a bounded wait that says what it found
+    with pytest.raises(FailJson) as err:
+        run_module(kafka_lag_wait, args(clusters, until="written", topics=[topic], since=since, timeout=6))
+    assert "0 found, 1 wanted" in err.value.result["msg"] and err.value.result["written"] == 0
+    while int(time.time() * 1000) <= since:     # the next record's timestamp is at or after `since`
+        time.sleep(0.001)
+    source.produce(topic, [b"after-%d" % i for i in range(3)], partition=2)
+    res = run_module(kafka_lag_wait, args(clusters, until="written", topics=[topic], since=since, timeout=20))
+    assert res["outcome"] == "written" and res["written"] == 3
+    parts = dict((p["partition"], p) for p in res["topics"][topic]["partitions"])
+    assert parts[1]["written"] == 0 and parts[1]["first_since"] is None
+    assert parts[2]["written"] == 3 and parts[2]["first_since"] == 0
+    with pytest.raises(FailJson):               # 4 records are not there
+        run_module(kafka_lag_wait, args(clusters, until="written", topics=[topic], since=since, min_records=4, timeout=4))
+
+
 def test_unknown_group_and_missing_topic_fail_clearly(clusters, unique):
     t0 = time.monotonic()
     with pytest.raises(FailJson) as err:

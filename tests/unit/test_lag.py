@@ -179,6 +179,14 @@ def test_visible_offsets_are_bounded_and_searched_from_the_position():
     (dict(groups=["g"], interval=0), "interval must be positive"),
     (dict(groups=["g"], stable_for=-1), "stable_for"),
     (dict(groups=["g"], isolation_level="dirty"), "isolation_level"),
+    (dict(groups=[], until="members"), "until=members needs at least one group"),
+    (dict(groups=["g"], until="members", topics=["t"]), "watches groups only"),
+    (dict(groups=["g"], until="members", min_members=0), "min_members"),
+    (dict(groups=[], until="written", topics=["t"]), "needs since"),
+    (dict(groups=["g"], until="written", topics=["t"], since=1), "watches topics only"),
+    (dict(groups=[], until="written", topics=None, since=1), "needs the topics"),
+    (dict(groups=[], until="written", topics=["t"], since=1, min_records=0), "min_records"),
+    (dict(groups=["g"], since=1), "since is only used with until=written"),
 ])
 def test_bad_options_are_refused(kwargs, text):
     base = dict(groups=["g"], topics=None, until="drained", max_lag=0, interval=1.0, stable_for=0.0,
