@@ -3,11 +3,14 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Demo consumer: processes the demo producers' messages and keeps a ledger of what it processed.
 
-Consumes with a consumer group (``read_committed``, no auto commit): for each message it appends
-``<producer> <seq> <topic> <partition> <offset> <bootstrap>`` to its ledger, then commits the offsets
-of what it processed, synchronously, after every batch. SIGTERM stops it gracefully (the batch in hand
-is processed and committed, then it leaves the group). The cluster comes from a client properties
-file, like the producer's. ``--offset-reset`` defaults to ``latest``, as many applications do: a
+Consumes with a consumer group (``read_committed`` unless the file sets ``isolation.level``, no auto
+commit): for each message it appends ``<producer> <seq> <topic> <partition> <offset> <bootstrap>
+<epoch_ms>`` (the time it processed it) to its ledger, then commits the offsets of what it processed,
+synchronously, after every batch. The first record after a start prints ``FIRST-RECORD <bootstrap>
+<epoch_ms>``. SIGTERM stops it gracefully (the batch in hand is processed and committed, then it
+leaves the group). The cluster comes from a client configuration file, like the producer's
+(``--config-format`` properties, env or yaml; it may also set ``client.id`` and ``isolation.level``).
+``--offset-reset`` defaults to ``latest``, as many applications do: a
 group that has no committed offset on a new cluster would silently skip what was already written
 there, which is exactly what kafkaops.migration.kafka_group_sync prevents.
 
@@ -22,12 +25,13 @@ import sys
 from confluent_kafka import Consumer, KafkaError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import Stop, read_properties  # noqa: E402
+from common import FORMATS, Stop, epoch_ms, read_config, settings_line  # noqa: E402
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--config", required=True)
+    ap.add_argument("--config-format", default="properties", choices=FORMATS)
     ap.add_argument("--group", required=True)
     ap.add_argument("--topic", required=True, action="append", help="topic to consume (repeatable)")
     ap.add_argument("--ledger", required=True)
@@ -35,16 +39,17 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     stop = Stop()
-    conf = read_properties(args.config)
+    conf = read_config(args.config, args.config_format, "consumer")
     servers = conf["bootstrap.servers"]
-    consumer = Consumer(dict(conf, **{
-        "group.id": args.group, "enable.auto.commit": False, "auto.offset.reset": args.offset_reset,
-        "isolation.level": "read_committed", "session.timeout.ms": 10000, "client.id": "demo-consumer",
-        "log_level": 3}))
+    settings = dict({"isolation.level": "read_committed", "client.id": "demo-consumer"}, **conf)  # the file's win
+    settings.update({"group.id": args.group, "enable.auto.commit": "false", "auto.offset.reset": args.offset_reset,
+                     "session.timeout.ms": "10000"})
+    consumer = Consumer(dict(settings, log_level=3))
     consumer.subscribe(args.topic)
     ledger = open(args.ledger, "a")
     processed = 0
     print("consumer: group %s on %s reading %s" % (args.group, servers, ", ".join(args.topic)), flush=True)
+    print(settings_line("consumer", settings), flush=True)
     try:
         while not stop.requested:
             batch = consumer.consume(num_messages=500, timeout=0.5)
@@ -59,7 +64,10 @@ def main(argv=None):
                     who, seq = payload["producer"], payload["seq"]
                 except (TypeError, ValueError, KeyError):
                     who, seq = "-", -1
-                ledger.write("%s %s %s %d %d %s\n" % (who, seq, msg.topic(), msg.partition(), msg.offset(), servers))
+                now = epoch_ms()
+                ledger.write("%s %s %s %d %d %s %d\n" % (who, seq, msg.topic(), msg.partition(), msg.offset(), servers, now))
+                if not processed and not good:
+                    print("FIRST-RECORD %s %d" % (servers, now), flush=True)
                 good.append(msg)
             if good:
                 ledger.flush()
