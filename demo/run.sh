@@ -17,7 +17,7 @@ trap cleanup EXIT
 echo "== 1. Sample data on the source: 4 topics, keyed messages, group demo.billing half-way through"
 python demo/generate.py --prefix demo fill --messages 5000 > "$out/fill.json"
 
-echo "== 2. The applications, on the source: consumer-old (group demo.billing), producers p1 and p2 (demo/apps.yml)"
+echo "== 2. The applications, on the source: consumer-old (group demo.billing), producers p1 (Python) and p2 (Java, Spring YAML) (demo/apps.yml)"
 play demo/apps.yml
 
 echo "== 3. Evaluate, topics, groups (steps 1-4) while the source takes live traffic"

@@ -40,9 +40,9 @@ WOULD = {
     "evaluate": ["recommended target:"],
     "topics": ["would create: 1 topic(s)"],
     "groups": ["would commit ({policy}): {group}", "on topics topic sync would create: {topic}"],
-    "consumers": ["would point {folder}/new.properties at the target", "would start consumer-new on app-1"],
-    "producers": ["would stop p1 (a graceful stop", "would stop p2 (a graceful stop"],
-    "drain": ["would wait until {topic} receive no more writes", "would stop consumer-old on app-1"],
+    "consumers": ["{folder}/new.properties: bootstrap.servers", "consumers on app-1: would start consumer-new"],
+    "producers": ["producers on app-p1: would restart p1", "producers on app-p2: would restart p2"],
+    "drain": ["would wait until {topic} receive no more writes", "old consumers on app-1: would stop consumer-old"],
 }
 
 

@@ -273,7 +273,7 @@ class AppRig:
     step is what makes it start right), each with a ledger of what it processed.
     """
 
-    def __init__(self, clusters, tmp_path, unique, name, producers=("p1", "p2"), rate=40, partitions=3):
+    def __init__(self, clusters, tmp_path, unique, name, producers=("p1", "p2"), rate=40, partitions=3, host_vars=None):
         from tests.integration.test_demo_apps import Supervisor, write_properties
         self.clusters, self.folder = clusters, tmp_path
         self.topic, self.group = unique(name), unique(name + "-app")
@@ -281,7 +281,7 @@ class AppRig:
         admin = AdminClient(clusters.librdkafka("source"))
         admin.create_topics([NewTopic(self.topic, partitions, 3)])[self.topic].result(timeout=30)
         wait_topics_on_every_broker(clusters.librdkafka("source"), self.topic, partitions)  # before the apps ask any broker
-        for prog in ["old"] + self.producers:
+        for prog in ["old", "new"] + self.producers:
             write_properties(tmp_path / ("%s.properties" % prog), clusters["source"])
         consumer_args = ["--group", self.group, "--topic", self.topic]
         programs = [
@@ -294,23 +294,30 @@ class AppRig:
                        "--rate", str(rate)]}
              for p in self.producers]
         ctl = os.path.join(os.path.dirname(sys.executable), "supervisorctl")
-        manager = {}
-        for role in ("consumers", "producers", "drain"):
-            manager.update({"kafka_%s_service_manager" % role: "supervisord", "kafka_%s_supervisorctl" % role: ctl,
-                            "kafka_%s_supervisor_config" % role: str(tmp_path / "supervisord.conf")})
+        manager = {"kafka_app_manager": "supervisord", "kafka_app_supervisorctl": ctl,
+                   "kafka_app_supervisor_config": str(tmp_path / "supervisord.conf"), "kafka_app_settle": 2}
+
+        def config(name):
+            return {"path": str(tmp_path / ("%s.properties" % name)), "format": "properties", "dialect": "librdkafka"}
         self.inventory = tmp_path / "inventory.json"
         self.inventory.write_text(json.dumps({"all": {
             "vars": dict(manager, ansible_connection="local", ansible_python_interpreter=sys.executable),
             "hosts": {"localhost": {}},
             "children": {
-                "kafka_consumers": {"hosts": {"app-1": {"kafka_consumers_services": ["consumer-new"],
-                                                        "kafka_consumers_config_file": str(tmp_path / "new.properties")}}},
-                "kafka_old_consumers": {"hosts": {"app-1": {"kafka_drain_services": ["consumer-old"]}}},
+                "kafka_consumers": {"hosts": {"app-1": {"kafka_consumers_apps": [
+                    {"name": "consumer-new", "services": ["consumer-new"], "config": config("new"), "groups": [self.group]}]}}},
+                "kafka_old_consumers": {"hosts": {"app-1": {"kafka_drain_apps": [{"services": ["consumer-old"]}]}}},
                 "kafka_producers": {"hosts": dict(
-                    ("app-%s" % p, {"kafka_producers_services": [p],
-                                    "kafka_producers_config_file": str(tmp_path / ("%s.properties" % p))})
+                    ("app-%s" % p, {"kafka_producers_apps": [
+                        {"name": p, "services": [p], "config": config(p), "topics": [self.topic]}]})
                     for p in self.producers)},
             }}}))
+        if host_vars:                     # more (or other) variables of some hosts, e.g. a broken target for one
+            inv = json.loads(self.inventory.read_text())
+            for group in inv["all"]["children"].values():
+                for host, hvars in group["hosts"].items():
+                    hvars.update(host_vars.get(host, {}))
+            self.inventory.write_text(json.dumps(inv))
         self.supervisor = Supervisor(tmp_path, programs)
         self.source_servers = clusters["source"]["bootstrap_servers"]
         self.target_servers = clusters["target"]["bootstrap_servers"]
@@ -383,12 +390,13 @@ def test_cutover_loses_and_duplicates_nothing(clusters, unique, tmp_path):
         assert rc == 0, out[-4000:]
         assert recap_all(out)[0] >= 3
         assert "would wait until groups %s have consumed everything" % rig.group in out
-        assert "would stop consumer-old on app-1" in out
-        assert "would start consumer-new on app-1" in out
-        assert "would stop p1 (a graceful stop" in out and "would stop p2 (a graceful stop" in out
-        assert "admin-secret" not in out                        # --diff of the client files stays hidden
+        assert "old consumers on app-1: would stop consumer-old" in out
+        assert "consumers on app-1: would start consumer-new" in out
+        assert "producers on app-p1: would restart p1" in out and "producers on app-p2: would restart p2" in out
+        assert "admin-secret" not in out                        # --diff shows the client keys, secrets masked
+        assert "********" in out                                 # ... and they are there
         assert sup.state("consumer-old") == "RUNNING" and sup.state("consumer-new") == "STOPPED"
-        assert not (tmp_path / "new.properties").exists()
+        assert rig.source_servers in (tmp_path / "new.properties").read_text()
         assert rig.source_servers in (tmp_path / "p1.properties").read_text()
 
         rc, out = rig.run(extra, "consumers,producers,drain")
