@@ -829,18 +829,27 @@ class ServiceController:
                         url, self.http_status, self.timeout, name, tries, last), name)
                 self.sleep(max(0, min(PROBE_POLL, deadline - self.clock())))
         if self.log_regex is not None and log_offset is not None:
-            line = self._wait_log(log_offset)
+            line = self._wait_log(log_offset, name, status)
             if line is None:
                 self._fail("no line matching %r appeared in %s within %g s after the start of %s" % (
                     self.log_regex.pattern, self.log_file, self.timeout, name), name)
             proof.append("log line: %s" % short(line, 200))
 
-    def _wait_log(self, offset):
-        """The first line matching log_pattern written after ``offset`` (re-read from 0 if the file shrank)."""
+    def _wait_log(self, offset, name=None, first=None):
+        """The first line matching log_pattern written after ``offset`` (re-read from 0 if the file shrank).
+
+        While it waits, the process must stay up with the pid it started with (checked about once a second):
+        a process that exits or is restarted meanwhile fails at once, with its cause, not at the timeout.
+        """
         deadline = self.clock() + self.timeout
         pos = offset
         partial = b""
+        checked = self.clock()
         while True:
+            if first is not None and self.clock() - checked >= 1.0:
+                checked = self.clock()
+                self._check_same(name, first, self._read(name), "while waiting for a line matching %r in %s"
+                                 % (self.log_regex.pattern, self.log_file))
             if file_size(self.log_file) < pos:  # truncated or rotated since the start
                 pos, partial = 0, b""
             try:

@@ -53,6 +53,7 @@ command={py} -u -c "import sys, time; print('quick up', flush=True); time.sleep(
 autostart=false
 startsecs=0
 autorestart=false
+stdout_logfile={d}/quick.log
 
 [program:crash]
 command={py} -u -c "import sys, time; print('crash up', flush=True); time.sleep(0.3); sys.exit(2)"
@@ -171,6 +172,18 @@ def test_crash_looping_program_fails(sup):
         assert "crash up" in res["log_tail"]
     finally:
         ensure(sup["conf"], "crash", False)
+
+
+def test_program_exiting_while_its_log_line_is_awaited_fails_at_once(sup):
+    ensure(sup["conf"], "quick", False)
+    log = str(sup["dir"] / "quick.log")
+    started = time.monotonic()
+    # settle 0.2 s passes; "quick" exits 1 s after its start without the awaited line: that fails then, not at 30 s
+    res = fail(sup, "quick", "started", settle=0.2, timeout=30.0, log_file=log, log_pattern="^never printed$")
+    assert time.monotonic() - started < 15
+    assert "quick did not stay up after its start: EXITED while waiting for a line matching '^never printed$'" in res["msg"], \
+        res["msg"]
+    assert "exit status 1; not expected" in res["msg"], res["msg"]
 
 
 def test_restarted_changes_the_pid_and_stopped_is_proven(sup):
