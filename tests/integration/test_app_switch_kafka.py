@@ -327,6 +327,7 @@ def test_a_producer_that_fails_on_the_target_is_rolled_back_and_a_rerun_resumes(
         message = re.search(r"producers: app-p2 FAILED: .*", out)
         assert message, out[-6000:]
         text = message.group(0)
+        print("rollback message:", text)
         assert "Switched (1): app-p1; failed: app-p2; not switched (1): app-p3" in text, text
         assert "p2.properties restored from the backup" in text, text
         assert "Last log lines of app-p2" in text and ("uthentication" in text or "SASL" in text), text
