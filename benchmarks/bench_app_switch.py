@@ -15,6 +15,10 @@ restart to the first acknowledgement of the restarted process (its ``FIRST-ACK``
 
 Prints per host: the bare pause, the switch pause, their difference (the role's own overhead; goal at
 most 2 s) and their ratio, and the wall time of each host's switch including its proofs.
+
+With ``--strict-order``: the whole cutover (steps 3-8, one old and one new consumer, two producers) run twice,
+with and without ``kafka_migration_strict_order``, and the consumption pause of each (the price of per-key
+order across the switch), with the ledger figures (0 lost, 0 twice).
 """
 
 import argparse
@@ -53,14 +57,53 @@ def pause(rows, first_new_ms):
     return (first_new_ms - max(int(f[6]) for f in rows if int(f[6]) < first_new_ms)) / 1000.0
 
 
+def consumption_pause(cs, strict, rate):
+    """The whole cutover (steps 3-8) with one old and one new consumer and two producers; returns the seconds
+    from the last record processed on the source to the first processed on the target, and the ledger figures."""
+    from tests.integration.test_app_switch_kafka import Rig  # noqa: PLC0415
+    tag = uuid.uuid4().hex[:6]
+    rig = Rig(cs, pathlib.Path(tempfile.mkdtemp(prefix="bench-strict-")), lambda n: "%s-%s" % (n, tag),
+              "bench-order", rate=rate)
+    group = "bench-order-g-" + tag
+    old = rig.add("consumer-old", "consumer", "python", "properties", "librdkafka", group=group,
+                  extra_args=["--offset-reset", "earliest"])
+    new = rig.add("consumer-new", "consumer", "python", "properties", "librdkafka", group=group)
+    prods = [rig.add(p, "producer", "python", "properties", "librdkafka") for p in ("p1", "p2")]
+    inventory = rig.inventory(consumers={"app-1": [new.describe()]}, old_consumers={"app-1": [{"services": [old.name]}]},
+                              producers=dict(("app-%s" % p.name, [p.describe()]) for p in prods))
+    extra = rig.extra([group], kafka_migration_strict_order=strict)
+    with rig.start_supervisor() as sup:
+        sup.ctl("start", old.name, *[p.name for p in prods])
+        wait_for("the old consumer to process", lambda: len(old.ledger()) >= 30, 90)
+        for tags in ("topics,groups", "consumers,producers,drain"):
+            rc, out = run_with_inventory(inventory, extra, tags)
+            if rc != 0:
+                print(out[-6000:])
+                raise SystemExit("the cutover failed (rc %d)" % rc)
+        rig.wait_written(rig.target_servers, 10)
+        rig.finish([new.name])
+    figures = rig.check_ledgers()
+    last_old, first_new = max(int(f[6]) for f in old.ledger()), min(int(f[6]) for f in new.ledger())
+    return (first_new - last_old) / 1000.0, figures
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--producers", type=int, default=3, help="Python producers, one inventory host each (default 3)")
     ap.add_argument("--java", action="store_true", help="one Java producer more (Kafka's own client)")
     ap.add_argument("--rate", type=float, default=50.0, help="messages per second per producer")
     ap.add_argument("--settle", type=float, default=3.0, help="kafka_app_settle of the role (default 3)")
+    ap.add_argument("--strict-order", action="store_true",
+                    help="instead: the consumption pause of the whole cutover, with and without kafka_migration_strict_order")
     a = ap.parse_args()
     cs = common.running_clusters()
+    if a.strict_order:
+        print("consumption pause (last record processed on the source -> first processed on the target), seconds")
+        for strict in (False, True):
+            seconds, figures = consumption_pause(cs, strict, a.rate)
+            print("strict_order=%-5s %8.1f   %s" % (strict, seconds, figures))
+        print("(negative: the new consumer was processing the target's records while the old one drained the source)")
+        return 0
     folder = tempfile.mkdtemp(prefix="bench-app-switch-")
     os.makedirs(os.path.join(folder, "logs"))
     topic = "bench-switch-" + uuid.uuid4().hex[:6]
