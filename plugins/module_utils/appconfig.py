@@ -124,6 +124,16 @@ def jaas_config(mechanism, username, password):
 
 
 # -- cluster dict -> client keys --------------------------------------------------------------------
+def _java_store(conf, kind, store):
+    """``ssl.<kind>.type``, ``.location`` and ``.password`` of a Java truststore or keystore dict."""
+    if not store.get("location"):
+        raise KafkaOpsError("%s needs a location" % kind)
+    conf["ssl.%s.type" % kind] = store.get("type") or "JKS"
+    conf["ssl.%s.location" % kind] = store["location"]
+    if store.get("password") is not None:
+        conf["ssl.%s.password" % kind] = store["password"]
+
+
 def client_settings(cluster, dialect, truststore=None, keystore=None, settings=None, name="cluster"):
     """``(desired, dropped, warnings)``: the client keys to write (ordered dict), the keys ``settings``
     asks to remove (null values) and warnings about ignored options."""
@@ -169,19 +179,9 @@ def client_settings(cluster, dialect, truststore=None, keystore=None, settings=N
                 conf["ssl.truststore.type"] = "PEM"
                 conf["ssl.truststore.location"] = cluster["ssl_ca_location"]
             elif truststore:
-                if not truststore.get("location"):
-                    raise KafkaOpsError("truststore needs a location")
-                conf["ssl.truststore.type"] = truststore.get("type") or "JKS"
-                conf["ssl.truststore.location"] = truststore["location"]
-                if truststore.get("password") is not None:
-                    conf["ssl.truststore.password"] = truststore["password"]
+                _java_store(conf, "truststore", truststore)
             if keystore:
-                if not keystore.get("location"):
-                    raise KafkaOpsError("keystore needs a location")
-                conf["ssl.keystore.type"] = keystore.get("type") or "JKS"
-                conf["ssl.keystore.location"] = keystore["location"]
-                if keystore.get("password") is not None:
-                    conf["ssl.keystore.password"] = keystore["password"]
+                _java_store(conf, "keystore", keystore)
                 key_password = keystore.get("key_password")
                 if key_password is None:
                     key_password = cluster.get("ssl_key_password")
