@@ -30,6 +30,7 @@ import re
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import (
     SECRET_KEYS,
     KafkaOpsError,
+    librdkafka_connection,
     validate_cluster_params,
 )
 
@@ -139,30 +140,18 @@ def client_settings(cluster, dialect, truststore=None, keystore=None, settings=N
     asks to remove (null values) and warnings about ignored options."""
     if dialect not in DIALECTS:
         raise KafkaOpsError("dialect must be one of %s, got %r" % (", ".join(DIALECTS), dialect))
-    servers = validate_cluster_params(cluster, name)
-    proto = cluster.get("security_protocol") or "PLAINTEXT"
-    sasl = proto.startswith("SASL_")
-    tls = proto in ("SSL", "SASL_SSL")
     warnings = []
-    conf = {"bootstrap.servers": ",".join(servers), "security.protocol": proto}
     if dialect == "librdkafka":
         if truststore or keystore:
             raise KafkaOpsError("truststore and keystore are for dialect java; librdkafka reads PEM files: use "
                                 "%s.ssl_ca_location, ssl_certificate_location and ssl_key_location" % name)
-        if sasl:
-            conf["sasl.mechanism"] = cluster["sasl_mechanism"]
-            conf["sasl.username"] = cluster["sasl_username"]
-            conf["sasl.password"] = cluster["sasl_password"]
-        if tls:
-            for opt, key in (("ssl_ca_location", "ssl.ca.location"),
-                             ("ssl_certificate_location", "ssl.certificate.location"),
-                             ("ssl_key_location", "ssl.key.location"),
-                             ("ssl_key_password", "ssl.key.password")):
-                if cluster.get(opt):
-                    conf[key] = cluster[opt]
-            if cluster.get("ssl_check_hostname", True) is False:
-                conf["ssl.endpoint.identification.algorithm"] = "none"
+        conf = librdkafka_connection(cluster, name)   # the keys the modules' own clients connect with
     else:
+        servers = validate_cluster_params(cluster, name)
+        proto = cluster.get("security_protocol") or "PLAINTEXT"
+        sasl = proto.startswith("SASL_")
+        tls = proto in ("SSL", "SASL_SSL")
+        conf = {"bootstrap.servers": ",".join(servers), "security.protocol": proto}
         if sasl:
             mech = cluster["sasl_mechanism"]
             conf["sasl.mechanism"] = mech

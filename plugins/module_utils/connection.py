@@ -116,12 +116,22 @@ def validate_cluster_params(params, name="cluster"):
 
 def librdkafka_config(params, name="cluster"):
     """The librdkafka configuration dict for a cluster's options (secrets included: never log it)."""
+    conf = librdkafka_connection(params, name)
+    conf["client.id"] = "kafkaops-migration-%s" % name
+    for key, value in (params.get("config") or {}).items():
+        conf[str(key)] = value if isinstance(value, (str, int, float, bool)) else str(value)
+    return conf
+
+
+def librdkafka_connection(params, name="cluster"):
+    """The librdkafka connection keys of a cluster's options alone: servers, protocol, SASL, TLS (secrets
+    included). The modules' clients add their own settings; kafka_client_config writes these into an
+    application's file."""
     servers = validate_cluster_params(params, name)
     proto = params.get("security_protocol") or "PLAINTEXT"
     conf = {
         "bootstrap.servers": ",".join(servers),
         "security.protocol": proto,
-        "client.id": "kafkaops-migration-%s" % name,
     }
     if proto.startswith("SASL_"):
         conf["sasl.mechanism"] = params["sasl_mechanism"]
@@ -136,8 +146,6 @@ def librdkafka_config(params, name="cluster"):
                 conf[key] = params[opt]
         if params.get("ssl_check_hostname", True) is False:
             conf["ssl.endpoint.identification.algorithm"] = "none"
-    for key, value in (params.get("config") or {}).items():
-        conf[str(key)] = value if isinstance(value, (str, int, float, bool)) else str(value)
     return conf
 
 
