@@ -79,6 +79,74 @@ options:
           - Do not put secrets here; use the dedicated options, which are never logged.
         type: dict
         default: {}
+      api:
+        description:
+          - How the cluster's topics and consumer groups are managed. V(kafka) uses the Kafka admin protocol.
+          - V(alibaba) is Alibaba Cloud Message Queue for Apache Kafka (ApsaraMQ for Kafka). Its topics and groups are
+            created through its OpenAPI (see O(source.alibaba)); records and group offsets still go over the Kafka
+            protocol to O(source.bootstrap_servers), the instance's endpoint. Accepted so that one target dict serves every
+            module; V(alibaba) is used by the modules that manage topics or groups.
+        type: str
+        choices: [kafka, alibaba]
+        default: kafka
+      alibaba:
+        description:
+          - The ApsaraMQ for Kafka instance, with O(source.api=alibaba).
+        type: dict
+        suboptions:
+          region_id:
+            description: Region of the instance, for example V(cn-hangzhou).
+            type: str
+            required: true
+          instance_id:
+            description: The instance (C(alikafka_post-cn-...)). M(kafkaops.migration.kafka_alibaba_instance) returns it.
+            type: str
+          endpoint:
+            description: OpenAPI endpoint; default C(alikafka.<region_id>.aliyuncs.com).
+            type: str
+          protocol:
+            description: Protocol of the OpenAPI endpoint.
+            type: str
+            choices: [https, http]
+            default: https
+          access_key_id:
+            description:
+              - AccessKey ID. Without it the default credential chain of the Alibaba Cloud SDK is used
+                (C(ALIBABA_CLOUD_ACCESS_KEY_ID) / C(ALIBABA_CLOUD_ACCESS_KEY_SECRET), C(~/.alibabacloud/credentials),
+                an ECS RAM role).
+            type: str
+          access_key_secret:
+            description: AccessKey secret. Never logged or returned.
+            type: str
+          security_token:
+            description: STS token of temporary credentials. Never logged or returned.
+            type: str
+          rate_limit:
+            description:
+              - Calls per second to the OpenAPI. The API reference has given 1 per second per account for CreateTopic,
+                and later 20; throttling answers are retried with back-off either way.
+            type: float
+            default: 1.0
+          name_rule:
+            description:
+              - Topic and group names the instance accepts. V(strict) (letters, digits, C(-), C(_); 3 to 64
+                characters) is the API reference's rule; V(dotted) also accepts C(.), as the SDK documents for
+                reserved instances. Names that do not fit are renamed by the default rule or the rename map of the modules
+                that create them (C(rename_rule), C(rename)), or refused.
+            type: str
+            choices: [strict, dotted]
+            default: strict
+          topic_storage:
+            description:
+              - Storage engine of created topics. V(local) (Professional Edition) allows compaction, the replication
+                factor, min ISR and retention.ms/max.message.bytes/message.timestamp.type; V(cloud) takes partitions only.
+            type: str
+            choices: [cloud, local]
+            default: cloud
+          request_timeout:
+            description: Seconds one OpenAPI call may take.
+            type: float
+            default: 10.0
 
   target:
     description:
@@ -146,6 +214,73 @@ options:
           - Do not put secrets here; use the dedicated options, which are never logged.
         type: dict
         default: {}
+      api:
+        description:
+          - How the cluster's topics and consumer groups are managed. V(kafka) uses the Kafka admin protocol.
+          - V(alibaba) is Alibaba Cloud Message Queue for Apache Kafka (ApsaraMQ for Kafka). Its topics and groups are
+            created through its OpenAPI (see O(target.alibaba)); records and group offsets still go over the Kafka
+            protocol to O(target.bootstrap_servers), the instance's endpoint. Only a target can be V(alibaba).
+        type: str
+        choices: [kafka, alibaba]
+        default: kafka
+      alibaba:
+        description:
+          - The ApsaraMQ for Kafka instance, with O(target.api=alibaba).
+        type: dict
+        suboptions:
+          region_id:
+            description: Region of the instance, for example V(cn-hangzhou).
+            type: str
+            required: true
+          instance_id:
+            description: The instance (C(alikafka_post-cn-...)). M(kafkaops.migration.kafka_alibaba_instance) returns it.
+            type: str
+          endpoint:
+            description: OpenAPI endpoint; default C(alikafka.<region_id>.aliyuncs.com).
+            type: str
+          protocol:
+            description: Protocol of the OpenAPI endpoint.
+            type: str
+            choices: [https, http]
+            default: https
+          access_key_id:
+            description:
+              - AccessKey ID. Without it the default credential chain of the Alibaba Cloud SDK is used
+                (C(ALIBABA_CLOUD_ACCESS_KEY_ID) / C(ALIBABA_CLOUD_ACCESS_KEY_SECRET), C(~/.alibabacloud/credentials),
+                an ECS RAM role).
+            type: str
+          access_key_secret:
+            description: AccessKey secret. Never logged or returned.
+            type: str
+          security_token:
+            description: STS token of temporary credentials. Never logged or returned.
+            type: str
+          rate_limit:
+            description:
+              - Calls per second to the OpenAPI. The API reference has given 1 per second per account for CreateTopic,
+                and later 20; throttling answers are retried with back-off either way.
+            type: float
+            default: 1.0
+          name_rule:
+            description:
+              - Topic and group names the instance accepts. V(strict) (letters, digits, C(-), C(_); 3 to 64
+                characters) is the API reference's rule; V(dotted) also accepts C(.), as the SDK documents for
+                reserved instances. Names that do not fit are renamed by the default rule or the rename map of the modules
+                that create them (C(rename_rule), C(rename)), or refused.
+            type: str
+            choices: [strict, dotted]
+            default: strict
+          topic_storage:
+            description:
+              - Storage engine of created topics. V(local) (Professional Edition) allows compaction, the replication
+                factor, min ISR and retention.ms/max.message.bytes/message.timestamp.type; V(cloud) takes partitions only.
+            type: str
+            choices: [cloud, local]
+            default: cloud
+          request_timeout:
+            description: Seconds one OpenAPI call may take.
+            type: float
+            default: 10.0
 
   timeout:
     description:
@@ -226,6 +361,74 @@ options:
           - Do not put secrets here; use the dedicated options, which are never logged.
         type: dict
         default: {}
+      api:
+        description:
+          - How the cluster's topics and consumer groups are managed. V(kafka) uses the Kafka admin protocol.
+          - V(alibaba) is Alibaba Cloud Message Queue for Apache Kafka (ApsaraMQ for Kafka). Its topics and groups are
+            created through its OpenAPI (see O(cluster.alibaba)); records and group offsets still go over the Kafka
+            protocol to O(cluster.bootstrap_servers), the instance's endpoint. Accepted so that one target dict serves every
+            module; V(alibaba) is used by the modules that manage topics or groups.
+        type: str
+        choices: [kafka, alibaba]
+        default: kafka
+      alibaba:
+        description:
+          - The ApsaraMQ for Kafka instance, with O(cluster.api=alibaba).
+        type: dict
+        suboptions:
+          region_id:
+            description: Region of the instance, for example V(cn-hangzhou).
+            type: str
+            required: true
+          instance_id:
+            description: The instance (C(alikafka_post-cn-...)). M(kafkaops.migration.kafka_alibaba_instance) returns it.
+            type: str
+          endpoint:
+            description: OpenAPI endpoint; default C(alikafka.<region_id>.aliyuncs.com).
+            type: str
+          protocol:
+            description: Protocol of the OpenAPI endpoint.
+            type: str
+            choices: [https, http]
+            default: https
+          access_key_id:
+            description:
+              - AccessKey ID. Without it the default credential chain of the Alibaba Cloud SDK is used
+                (C(ALIBABA_CLOUD_ACCESS_KEY_ID) / C(ALIBABA_CLOUD_ACCESS_KEY_SECRET), C(~/.alibabacloud/credentials),
+                an ECS RAM role).
+            type: str
+          access_key_secret:
+            description: AccessKey secret. Never logged or returned.
+            type: str
+          security_token:
+            description: STS token of temporary credentials. Never logged or returned.
+            type: str
+          rate_limit:
+            description:
+              - Calls per second to the OpenAPI. The API reference has given 1 per second per account for CreateTopic,
+                and later 20; throttling answers are retried with back-off either way.
+            type: float
+            default: 1.0
+          name_rule:
+            description:
+              - Topic and group names the instance accepts. V(strict) (letters, digits, C(-), C(_); 3 to 64
+                characters) is the API reference's rule; V(dotted) also accepts C(.), as the SDK documents for
+                reserved instances. Names that do not fit are renamed by the default rule or the rename map of the modules
+                that create them (C(rename_rule), C(rename)), or refused.
+            type: str
+            choices: [strict, dotted]
+            default: strict
+          topic_storage:
+            description:
+              - Storage engine of created topics. V(local) (Professional Edition) allows compaction, the replication
+                factor, min ISR and retention.ms/max.message.bytes/message.timestamp.type; V(cloud) takes partitions only.
+            type: str
+            choices: [cloud, local]
+            default: cloud
+          request_timeout:
+            description: Seconds one OpenAPI call may take.
+            type: float
+            default: 10.0
 
   timeout:
     description:

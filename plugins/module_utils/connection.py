@@ -17,6 +17,8 @@ __metaclass__ = type
 import threading
 import traceback
 
+from ansible_collections.kafkaops.migration.plugins.module_utils.errors import KafkaOpsError  # noqa: F401 (re-exported)
+from ansible_collections.kafkaops.migration.plugins.module_utils.alibaba import ALIBABA_OPTION_SPEC, APIS, AlibabaApi
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
 
 try:
@@ -45,6 +47,10 @@ CLUSTER_OPTION_SPEC = dict(
     ssl_check_hostname=dict(type="bool", default=True),
     request_timeout=dict(type="float", default=10.0),
     config=dict(type="dict", default={}),
+    # how the cluster's topics and groups are managed: the Kafka admin protocol, or a vendor API
+    # (Alibaba Cloud ApsaraMQ for Kafka's OpenAPI, module_utils/alibaba.py); records always go over Kafka
+    api=dict(type="str", default="kafka", choices=list(APIS)),
+    alibaba=dict(type="dict", options=ALIBABA_OPTION_SPEC),
 )
 
 # librdkafka keys whose values must never be echoed back in messages or results.
@@ -60,15 +66,6 @@ PROTECTED_CLIENT_KEYS = frozenset((
 # Errors worth naming when a call times out: they say *why* nothing answered.
 _CAUSE_CODES = ("_AUTHENTICATION", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_SSL", "_RESOLVE", "SASL_AUTHENTICATION_FAILED",
                 "_INVALID_ARG", "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED")
-
-
-class KafkaOpsError(Exception):
-    """An error with a message fit for ``fail_json(msg=...)`` and optional structured details."""
-
-    def __init__(self, msg, **details):
-        super(KafkaOpsError, self).__init__(msg)
-        self.msg = msg
-        self.details = details
 
 
 def as_list(value):
@@ -111,6 +108,11 @@ def validate_cluster_params(params, name="cluster"):
     extra = params.get("config") or {}
     if not isinstance(extra, dict):
         raise KafkaOpsError("%s: config must be a dict of librdkafka settings" % name)
+    api = params.get("api") or "kafka"
+    if api not in APIS:
+        raise KafkaOpsError("%s: api must be one of %s, got %r" % (name, ", ".join(APIS), api))
+    if api == "alibaba" and not (params.get("alibaba") or {}).get("region_id"):
+        raise KafkaOpsError("%s: api alibaba needs the alibaba options (at least alibaba.region_id and alibaba.instance_id)" % name)
     return servers
 
 
@@ -172,6 +174,17 @@ class Cluster:
         self._admin = None
         self._errors = []
         self._lock = threading.Lock()
+        self.api = params.get("api") or "kafka"
+        self._alibaba = None
+
+    @property
+    def alibaba(self):
+        """The :class:`alibaba.AlibabaApi` of a cluster with ``api: alibaba`` (None for a Kafka-managed one)."""
+        if self.api != "alibaba":
+            return None
+        if self._alibaba is None:
+            self._alibaba = AlibabaApi(self.params.get("alibaba") or {}, name=self.name, deadline=self.deadline)
+        return self._alibaba
 
     # -- naming and error capture --------------------------------------------------------------
     def __str__(self):
