@@ -57,7 +57,7 @@ import re
 import time
 
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import HAS_CONFLUENT_KAFKA, KafkaOpsError
-from ansible_collections.kafkaops.migration.plugins.module_utils import admin, offsetmap
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin, alibaba, aligroups, offsetmap
 from ansible_collections.kafkaops.migration.plugins.module_utils.admin import view_of
 
 if HAS_CONFLUENT_KAFKA:
@@ -625,6 +625,15 @@ def sync_groups(source, target, params, check_mode=False):
     if not names:
         result["warnings"].append("no source group matches group_pattern %r" % params.get("group_pattern"))
         return result
+    # The target's topic names: the one rule of every step (alibaba.TopicNames: rename map, then the
+    # default rule where the target refuses a name), so that offsets land on the topic topic sync made.
+    on_alibaba = getattr(target.cluster, "api", "kafka") == "alibaba"
+    try:
+        topic_names = alibaba.TopicNames(alibaba.validate_rename(params.get("rename")), params.get("rename_rule") or "underscore",
+                                         target.cluster.alibaba.name_rule if on_alibaba else None)
+    except (alibaba.AlibabaError, ValueError) as exc:
+        raise KafkaOpsError("invalid options: %s" % getattr(exc, "msg", exc))
+    group_plan = aligroups.GroupPlan(target.cluster.alibaba, names).read() if on_alibaba else None
 
     # 1. read: source commits (stable: transactional commits settled), group states on both sides,
     # target commits.
@@ -658,12 +667,23 @@ def sync_groups(source, target, params, check_mode=False):
                 "%s: the copy has not run yet, so partitions with policy translate are planned with their fallback "
                 "in this check-mode run; the real run needs the offset map (run the copy first)" % exc.msg)
 
+    mapped = {}
+    if omap is not None:
+        for key, pm in omap.partitions.items():
+            mapped.setdefault(key[0], pm.target_topic)
+
     def target_topic_of(topic):
-        if omap is not None:
-            for key, pm in omap.partitions.items():
-                if key[0] == topic:
-                    return pm.target_topic
-        return topic
+        # the copy's offset map knows where it wrote each topic; a rename map must agree with it
+        return mapped.get(topic) or topic_names.target(topic)
+
+    if topic_names.active:
+        for ts in wanted_topics.values():
+            for t in ts:
+                if t in mapped and mapped[t] != topic_names.target(t):
+                    problems.append("topic %r was copied to %r, but the rename map and rule give %r: give one name"
+                                    % (t, mapped[t], topic_names.target(t)))
+    if group_plan is not None:
+        problems.extend(group_plan.problems())
 
     all_target_topics = sorted(set(target_topic_of(t) for ts in wanted_topics.values() for t in ts))
     counts, missing = target.partitions(all_target_topics)
@@ -821,6 +841,22 @@ def sync_groups(source, target, params, check_mode=False):
     result["active_groups"] = sorted(active)
     result["changed"] = bool(changes)
     result["diff"] = _diff(groups_out, changes)
+    renamed = topic_names.renamed(set(t for ts in wanted_topics.values() for t in ts))
+    if renamed:
+        result["renamed"] = renamed
+    if group_plan is not None:
+        # groups the instance does not list yet: created through the OpenAPI before any offset is set
+        result["created_groups"] = list(group_plan.create)
+        result["changed"] = result["changed"] or bool(group_plan.create)
+        for g in group_plan.create:
+            result["diff"]["after"].setdefault(g, {})
+        if group_plan.create and not check_mode:
+            try:
+                group_plan.apply()
+            except alibaba.AlibabaError as exc:
+                raise KafkaOpsError("%s; no offset was set" % exc.msg, changed=bool(exc.details.get("created_groups")),
+                                    groups=groups_out, **exc.details)
+        result["api_calls"] = group_plan.api_calls()
 
     if changes and not check_mode:
         done, failed = alter_offsets(target.cluster, changes)

@@ -22,9 +22,11 @@ __metaclass__ = type
 
 import fnmatch
 import re
+import sys
 import threading
 
-from ansible_collections.kafkaops.migration.plugins.module_utils import admin
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin, alibaba, alitopics
+from ansible_collections.kafkaops.migration.plugins.module_utils.alibaba import TopicNames
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline, poll
 
@@ -105,7 +107,7 @@ class SyncOptions:
     def __init__(self, include=None, exclude=None, replication_factor="auto", deny_configs=None,
                  extra_deny_configs=None, config_overrides=None, config_sources=None, align_configs=False,
                  remove_extra_configs=False, min_insync_replicas="clamp", batch_size=DEFAULT_BATCH_SIZE,
-                 target_prefix="", target_suffix=""):
+                 target_prefix="", target_suffix="", rename=None, rename_rule="underscore"):
         # the one selection rule (admin.Selection): whole-name regexes, internal topics never
         self.selection = admin.Selection(include, exclude)
         self.target_prefix, self.target_suffix = target_prefix or "", target_suffix or ""
@@ -114,6 +116,12 @@ class SyncOptions:
                 raise KafkaOpsError(
                     "%s: %r would make illegal Kafka topic names: only ASCII letters, digits, '.', '_' and '-' are allowed"
                     % (option, value))
+        try:
+            # the one naming rule of every step (alibaba.TopicNames): rename map, default rule, prefix/suffix;
+            # sync() sets its name_rule when the target refuses some Kafka names (api: alibaba)
+            self.names = TopicNames(alibaba.validate_rename(rename), rename_rule, None, self.target_prefix, self.target_suffix)
+        except ValueError as exc:
+            raise KafkaOpsError(str(exc))
         self.replication_factor = parse_replication_factor(replication_factor)
         self.deny = list(DEFAULT_DENY_CONFIGS if deny_configs is None else deny_configs) + list(extra_deny_configs or [])
         self.config_overrides = dict((str(k), _config_value(v)) for k, v in (config_overrides or {}).items())
@@ -148,7 +156,7 @@ class SyncOptions:
 
     def target_name(self, name):
         """The target topic of source topic ``name`` (admin.target_topic_name)."""
-        return admin.target_topic_name(name, self.target_prefix, self.target_suffix)
+        return self.names.target(name)
 
     def selected(self, name):
         """``(True, None)`` when topic ``name`` is to be copied, else ``(matched_include, reason)``:
@@ -222,8 +230,8 @@ class Plan:
         renamed = dict((t, s) for s, t in self.topic_map.items() if s != t)
         for topic, spec in self.create.items():
             before[topic] = {"state": "absent"}
-            after[topic] = {"state": "present", "partitions": spec["partitions"],
-                            "replication_factor": spec["replication_factor"], "configs": dict(spec["configs"])}
+            after[topic] = dict((k, v) for k, v in spec.items() if k != "configs")
+            after[topic].update(state="present", configs=dict(spec.get("configs") or {}))
             if topic in renamed:
                 after[topic]["source_topic"] = renamed[topic]
         for topic in set(self.expand) | set(self.alter):
@@ -273,9 +281,11 @@ def target_name_problems(source_names, selected, options):
     must not be the name of another source topic: that topic's namesake on the target is where a
     same-name sync (the live topics of the drain procedure) puts it, so the two would mix.
     """
-    problems = {}
+    problems = dict(options.names.problems(selected, source_names)) if options.names.rename else {}
     names = set(source_names)
     for topic in selected:
+        if topic in problems:
+            continue
         tname = options.target_name(topic)
         why = topic_name_problem(tname)
         if why:
@@ -458,9 +468,10 @@ def read_clusters(source, target, options, timeout=None, timings=None):
     the target topics of the selected ones that exist. A topic whose configs cannot be read carries
     ``error`` (it is skipped, with that reason, and the others go on).
     """
-    src_view, tgt_view = admin.view_of(source), admin.view_of(target)
+    src_view = admin.view_of(source)
+    tgt_view = admin.view_of(target) if target is not None else None  # None: the source alone (api: alibaba)
     src = list_topics(src_view)
-    tgt_meta = list_topics(tgt_view)
+    tgt_meta = list_topics(tgt_view) if tgt_view is not None else {}
     chosen = [t for t in src if options.selected(t) == (True, None) and not src[t].get("error")]
     names = [options.target_name(t) for t in chosen]
     tgt = dict((t, tgt_meta[t]) for t in names if t in tgt_meta)
@@ -468,7 +479,7 @@ def read_clusters(source, target, options, timeout=None, timings=None):
     batch = options.batch_size
     read = _at_once({
         "source": lambda: admin.topic_config_entries(src_view, chosen, batch),
-        "target": lambda: admin.topic_config_entries(tgt_view, on_target, batch),
+        "target": lambda: admin.topic_config_entries(tgt_view, on_target, batch) if on_target else ({}, {}),
     })
     (src_entries, src_errors), src_done = read["source"]
     (tgt_entries, tgt_errors), tgt_done = read["target"]
@@ -646,6 +657,9 @@ def sync(source, target, options, check_mode=False, timeout=None, wait_timeout=3
 
     # one admin layer: every read of either cluster goes through its ClusterView
     source, target = admin.view_of(source), admin.view_of(target)
+    if target.cluster.api == "alibaba":  # topics through the vendor's API (alitopics.py)
+        return alitopics.sync(source, target, options, check_mode=check_mode, wait_timeout=wait_timeout,
+                              described=described, topics_module=sys.modules[__name__])
     if described is None:
         described = admin.ensure_distinct(source, target)
     target_info = described[1]

@@ -183,6 +183,23 @@ options:
         the task never rewinds a consumer, and never moves it past records it has not processed.
     type: bool
     default: false
+  rename:
+    description:
+      - Target topic names for source topics (source topic to target topic), the same map given to
+        M(kafkaops.migration.kafka_topic_sync) and M(kafkaops.migration.kafka_mirror) - each group's offsets are
+        set on the renamed topic.
+      - Where the copy's offset map names the target topic of a source topic, it must agree with this map, or the
+        task fails before anything is changed.
+    type: dict
+    default: {}
+  rename_rule:
+    description:
+      - For a topic the O(rename) map does not name and the target refuses (O(target.api=alibaba)), the same
+        rule as M(kafkaops.migration.kafka_topic_sync)'s; V(underscore) gives C(orders.v1) the target topic
+        C(orders_v1), V(refuse) keeps the name (which then fails as a missing topic).
+    type: str
+    choices: [underscore, refuse]
+    default: underscore
   fail_on_active:
     description:
       - Fail, changing nothing, when a group has active members on the target. By default such
@@ -192,7 +209,13 @@ options:
 notes:
   - The source group's committed offsets are read with C(require_stable), so offsets committed
     inside an open transaction are settled first.
-  - Topics keep their names on the target unless the offset map names another C(target_topic).
+  - Topics keep their names on the target unless the offset map names another C(target_topic), O(rename) gives
+    another name, or the target refuses the name (O(rename_rule)).
+  - "On a target with O(target.api=alibaba) (ApsaraMQ for Kafka), the groups the instance does not list
+    (GetConsumerList) are created through its OpenAPI (CreateConsumerGroup, one call per group at
+    O(target.alibaba.rate_limit)) before any offset is set, and listed in RV(created_groups); where they start
+    is then set over the Kafka protocol, as on any target. A group name the instance refuses fails the task
+    before anything is changed: renaming a group would change the application's C(group.id)."
   - The result never uses a key Ansible reserves; groups left alone because of active members are in
     RV(active_groups) (a key named C(skipped) would make Ansible report the whole task as skipped).
   - Every describe and list call covers all groups and partitions at once; offsets are altered with one
@@ -256,6 +279,22 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+created_groups:
+  description: Groups created (in check mode, that would be) through the OpenAPI of a target with O(target.api=alibaba).
+  returned: when O(target.api=alibaba)
+  type: list
+  elements: str
+  sample: [billing]
+renamed:
+  description: The source topics whose target topic has another name, and that name.
+  returned: when a topic is renamed
+  type: dict
+  sample: {orders.v1: orders_v1}
+api_calls:
+  description: OpenAPI calls made (C(calls)), throttling answers retried (C(throttled)), the rate limit and the seconds waited for it.
+  returned: when O(target.api=alibaba)
+  type: dict
+  sample: {calls: 3, throttled: 0, rate_limit: 1.0, rate_limit_wait: 1.9}
 groups:
   description: Every group considered, with what was (or, in check mode, would be) committed.
   returned: always
@@ -432,6 +471,8 @@ def argument_spec():
         offset_map_file=dict(type="path"),
         overwrite=dict(type="bool", default=False),
         fail_on_active=dict(type="bool", default=False),
+        rename=dict(type="dict", default={}),
+        rename_rule=dict(type="str", default="underscore", choices=["underscore", "refuse"]),
     )
     return spec
 

@@ -25,6 +25,14 @@ description:
     and that the applications' consumers never read, the way MirrorMaker 2's default replication policy names
     remote topics. Everything on the target (creation, expansion, drift, check mode, diff) then applies to the
     renamed topics; RV(topic_map) says which target topic each source topic has.
+  - With O(target.api=alibaba) (Alibaba Cloud ApsaraMQ for Kafka) the target's topics are read with GetTopicList,
+    created with CreateTopic (partitions, storage engine, remark C(from-<source name>), and with local storage
+    compaction, replication factor, min ISR and the Config keys the API accepts) and expanded with ModifyPartitionNum,
+    one call per topic (the API has no batch call) at O(target.alibaba.rate_limit) calls per second, throttling
+    retried with back-off. What the API cannot set is listed in RV(not_copied); a compacted topic on cloud storage,
+    a value outside the API's range, more than 360 partitions, or more topics or partitions than the instance's
+    quota fail the task before any call that changes something. The created topics are then proven on the
+    instance's brokers over the Kafka protocol. Names the instance refuses follow O(rename) and O(rename_rule).
   - Adds partitions to target topics that have fewer than on the source. A target topic with more partitions
     than the source is reported in RV(drift) and a warning, never changed.
   - Reports config drift between the source's overrides and the target's effective values in RV(drift);
@@ -79,6 +87,24 @@ options:
       - Same rules as O(target_prefix).
     type: str
     default: ''
+  rename:
+    description:
+      - Target topic names for source topics, a dict of source topic to target topic, applied before O(target_prefix)
+        and O(target_suffix). Give the same map to M(kafkaops.migration.kafka_mirror),
+        M(kafkaops.migration.kafka_group_sync) and M(kafkaops.migration.kafka_client_config) (the roles do).
+      - Two source topics with one target name, or a renamed topic landing on another source topic's name, fail the
+        task before anything is changed.
+    type: dict
+    default: {}
+  rename_rule:
+    description:
+      - What happens to a topic the O(rename) map does not name and the target refuses (a target with
+        O(target.api=alibaba) refuses C(.) under its C(strict) name rule).
+      - V(underscore) replaces each refused character by C(_) (C(orders.v1) becomes C(orders_v1)); V(refuse) fails
+        the task listing those topics. Names longer than the target allows are always refused, never truncated.
+    type: str
+    choices: [underscore, refuse]
+    default: underscore
   replication_factor:
     description:
       - Replication factor of topics created on the target.
@@ -334,6 +360,18 @@ timings:
   returned: always
   type: dict
   sample: {connect: 0.2, read: 0.9, read_details: {source_configs: 0.5, target_configs: 0.7}, plan: 0.01, apply: 3.1, wait_visible: 0.4}
+renamed:
+  description: Source topics whose target topic has another name (rename map or default rule), with that name.
+  returned: with O(target.api=alibaba)
+  type: dict
+  sample: {orders.v1: orders_v1}
+api_calls:
+  description:
+    - OpenAPI calls made with O(target.api=alibaba) - C(calls), C(throttled) (answers retried after back-off),
+      C(rate_limit) and C(rate_limit_wait) (seconds spent keeping to it).
+  returned: with O(target.api=alibaba)
+  type: dict
+  sample: {calls: 5, throttled: 0, rate_limit: 1.0, rate_limit_wait: 3.9}
 duration:
   description: Seconds the sync took.
   returned: success
@@ -371,6 +409,8 @@ def argument_spec():
     spec.update(
         target_prefix=dict(type="str", default=""),
         target_suffix=dict(type="str", default=""),
+        rename=dict(type="dict", default={}),
+        rename_rule=dict(type="str", choices=["underscore", "refuse"], default="underscore"),
         replication_factor=dict(type="raw", default="auto"),
         deny_configs=dict(type="list", elements="str", default=list(DEFAULT_DENY_CONFIGS)),
         extra_deny_configs=dict(type="list", elements="str", default=[]),
@@ -395,7 +435,8 @@ def main():
             config_overrides=p["config_overrides"], config_sources=p["config_sources"],
             align_configs=p["align_configs"], remove_extra_configs=p["remove_extra_configs"],
             min_insync_replicas=p["min_insync_replicas"], batch_size=p["batch_size"],
-            target_prefix=p["target_prefix"], target_suffix=p["target_suffix"])
+            target_prefix=p["target_prefix"], target_suffix=p["target_suffix"],
+            rename=p["rename"], rename_rule=p["rename_rule"])
     except KafkaOpsError as exc:
         module.fail_json(msg=exc.msg, **exc.details)
     deadline = Deadline(p["timeout"])
