@@ -66,8 +66,8 @@ def main():
         print("sync:        %8.1f s   (%d created, %d API calls, %d throttled, %.1f s waiting for the rate limit)"
               % (took, len(created), done["api_calls"]["calls"], done["api_calls"]["throttled"], done["api_calls"]["rate_limit_wait"]))
         print("floor:       %8.1f s   (topics / QPS)   sync / floor = %.3f" % (floor, took / floor))
-        print("seed's tool: %8.1f s   (5 s per topic)    seed / sync = %.1f" % (args.topics * SEED_SECONDS_PER_TOPIC,
-                                                                             args.topics * SEED_SECONDS_PER_TOPIC / took))
+        seed = args.topics * SEED_SECONDS_PER_TOPIC
+        print("seed's tool: %8.1f s   (5 s per topic)    seed / sync = %.1f" % (seed, seed / took))
         print("no-op re-run:%8.1f s   (changed: %s, %d API calls)" % (noop, again["changed"], again["api_calls"]["calls"]))
         print("at 1 call/s the floor for %d topics would be %.0f s; the seed's tool %.0f s"
               % (args.topics, float(args.topics), args.topics * SEED_SECONDS_PER_TOPIC))
