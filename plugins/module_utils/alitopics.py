@@ -97,19 +97,7 @@ def _local_settings(topic, tname, configs, src, storage, p):
 def plan(source, target, options, storage, topics_module):
     """The plan (a :class:`topics.Plan`) for an Alibaba target; ``target`` from :func:`target_description`."""
     p = topics_module.Plan()
-    readable = []
-    for topic in sorted(source):
-        matched, reason = options.selected(topic)
-        if not matched:
-            p.ignored += 1
-            continue
-        if reason:
-            p.skipped[topic] = reason
-            continue
-        if source[topic].get("error"):
-            p.skipped[topic] = source[topic]["error"]
-            continue
-        readable.append(topic)
+    readable = topics_module.readable_topics(source, options, p)
     p.errors.update(options.names.problems(readable, source))
     for topic in readable:
         src = source[topic]

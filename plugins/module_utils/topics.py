@@ -299,19 +299,9 @@ def target_name_problems(source_names, selected, options):
     return problems
 
 
-def plan(source, target, target_brokers, options):
-    """Plan the sync from two descriptions (see :func:`read_clusters`).
-
-    ``source``: ``{topic: {"partitions": n, "replication_factor": r, "configs": {key: value}}}``,
-    ``configs`` being what may be copied (topic overrides, plus broker-level values when asked).
-    ``target``: ``{target topic: {"partitions": n, "replication_factor": r, "configs": {key: effective
-    value}, "overrides": {key: value}}}`` for the target topics of the selected ones that exist there,
-    keyed by target name (``options.target_name(topic)``).
-
-    The plan's create / expand / alter / drift / adjusted / not_copied / unchanged are keyed by the
-    target topic name; skipped and errors by the source topic name; ``topic_map`` links the two.
-    """
-    p = Plan()
+def readable_topics(source, options, p):
+    """The selected source topics that could be read, sorted; the others are counted in ``p.ignored``
+    (not selected) or listed in ``p.skipped`` with the reason (internal, unreadable)."""
     readable = []
     for topic in sorted(source):
         matched, reason = options.selected(topic)
@@ -325,6 +315,23 @@ def plan(source, target, target_brokers, options):
             p.skipped[topic] = source[topic]["error"]
             continue
         readable.append(topic)
+    return readable
+
+
+def plan(source, target, target_brokers, options):
+    """Plan the sync from two descriptions (see :func:`read_clusters`).
+
+    ``source``: ``{topic: {"partitions": n, "replication_factor": r, "configs": {key: value}}}``,
+    ``configs`` being what may be copied (topic overrides, plus broker-level values when asked).
+    ``target``: ``{target topic: {"partitions": n, "replication_factor": r, "configs": {key: effective
+    value}, "overrides": {key: value}}}`` for the target topics of the selected ones that exist there,
+    keyed by target name (``options.target_name(topic)``).
+
+    The plan's create / expand / alter / drift / adjusted / not_copied / unchanged are keyed by the
+    target topic name; skipped and errors by the source topic name; ``topic_map`` links the two.
+    """
+    p = Plan()
+    readable = readable_topics(source, options, p)
     p.errors.update(target_name_problems(source, readable, options))
     for topic in readable:
         src = source[topic]
