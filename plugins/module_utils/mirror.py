@@ -8,9 +8,11 @@ Plain Python (no AnsibleModule here). How one record travels:
 1. The source is read with ``isolation.level=read_committed`` (aborted records and transaction
    markers are never seen) by one consumer assigned to every selected partition; the source is never
    written to (no group, no committed offsets).
-2. Each record is produced to the **same partition** of its target topic (the same name, or
-   ``target_prefix + name + target_suffix``: :func:`admin.target_topic_name`) with its key, value,
-   headers and timestamp (null keys, null values and tombstones included).
+2. Each record is produced to the **same partition** of its target topic (the same name by default;
+   the collection's one naming rule, :class:`alibaba.TopicNames`: the ``rename`` map, then for a
+   target that refuses some names (``api: alibaba``) the ``rename_rule``, then ``target_prefix`` /
+   ``target_suffix``; :func:`topic_names`) with its key, value, headers and timestamp (null keys,
+   null values and tombstones included).
 3. Records are grouped in transactions of a stable ``transactional.id`` (``kafkaops-mirror-<name>``).
    Per batch: ``begin_transaction``; produce the records; ``flush`` (the delivery reports give each
    record's target offset); produce one progress record per partition touched to the offset-map topic
@@ -62,6 +64,13 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
     target_topic_name,
     view_of,
 )
+from ansible_collections.kafkaops.migration.plugins.module_utils.alibaba import (
+    RENAME_RULES,
+    AlibabaError,
+    TopicNames,
+    name_problem,
+    validate_rename,
+)
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import (
     HAS_CONFLUENT_KAFKA,
     Cluster,
@@ -75,6 +84,7 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap impor
     load_from_topic,
     progress_record,
 )
+from ansible_collections.kafkaops.migration.plugins.module_utils.topics import topic_name_problem
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline, poll
 
 if HAS_CONFLUENT_KAFKA:
@@ -101,6 +111,8 @@ MIRROR_OPTION_SPEC = dict(
     exclude=_SELECTION["exclude"],
     target_prefix=dict(type="str", default=""),
     target_suffix=dict(type="str", default=""),
+    rename=dict(type="dict", default={}),
+    rename_rule=dict(type="str", default="underscore", choices=list(RENAME_RULES)),
     mode=dict(type="str", default="snapshot", choices=list(MODES)),
     max_lag=dict(type="int", default=0),
     duration=dict(type="float", default=60.0),
@@ -155,6 +167,7 @@ def check_params(params):
         value = params.get(key) or ""
         if value and not _AFFIX_RE.match(value):
             raise KafkaOpsError("%s must be letters, digits, '.', '_' or '-', got %r" % (key, value))
+    check_rename(params)
     for key in ("batch_records", "batch_bytes"):
         if int(params[key]) <= 0:
             raise KafkaOpsError("%s must be positive" % key)
@@ -197,10 +210,84 @@ def select_topics(available, params):
     return sorted(selected), sorted(set(missing)), sel.unmatched_includes(available)
 
 
-def target_names(params, topics):
-    """``{source topic: target topic}`` with the run's ``target_prefix`` / ``target_suffix``."""
+def check_rename(params):
+    """Validate ``rename`` / ``rename_rule`` (no cluster needed); return the rename map.
+
+    The map is ``{source topic: target topic}`` with no two sources on one target
+    (:func:`alibaba.validate_rename`); each target name, with ``target_prefix`` / ``target_suffix``,
+    must be a legal Kafka topic name and neither an internal topic nor the offset map. Entries for
+    topics this run does not select are allowed (the same map is given to every step).
+    """
+    rule = params.get("rename_rule") or "underscore"
+    if rule not in RENAME_RULES:
+        raise KafkaOpsError("rename_rule must be one of %s, got %r" % (", ".join(RENAME_RULES), rule))
+    try:
+        rename = validate_rename(params.get("rename"))
+    except AlibabaError as exc:
+        raise KafkaOpsError(exc.msg)
     prefix, suffix = params.get("target_prefix") or "", params.get("target_suffix") or ""
-    return dict((t, target_topic_name(t, prefix, suffix)) for t in topics)
+    for source in sorted(rename, key=str):
+        tname = target_topic_name(rename[source], prefix, suffix)
+        why = topic_name_problem(tname)
+        if why:
+            raise KafkaOpsError("rename: the target topic %r of %r is not a legal Kafka topic name: %s" % (tname, source, why))
+        kind = internal_kind(tname)
+        if kind is not None or tname == params.get("offset_map_topic"):
+            raise KafkaOpsError("rename: the target topic %r of %r is an internal topic (%s); give it another name"
+                                % (tname, source, kind or "this copy's offset map"))
+    return rename
+
+
+def target_name_rule(target):
+    """The target's name rule (``target.cluster.alibaba.name_rule``) when it refuses some Kafka names
+    (``api: alibaba``), else None. ``target``: an :class:`admin.ClusterView`, a :class:`connection.Cluster` or None."""
+    cluster = getattr(target, "cluster", target)
+    if cluster is None or getattr(cluster, "api", "kafka") != "alibaba":
+        return None
+    return cluster.alibaba.name_rule
+
+
+def topic_names(params, target=None):
+    """The run's :class:`alibaba.TopicNames`: ``rename`` first, then (a target with ``api: alibaba``)
+    ``rename_rule`` for the names its name rule refuses, then ``target_prefix`` / ``target_suffix``."""
+    try:
+        return TopicNames(validate_rename(params.get("rename")), params.get("rename_rule") or "underscore",
+                          target_name_rule(target), params.get("target_prefix") or "", params.get("target_suffix") or "")
+    except AlibabaError as exc:
+        raise KafkaOpsError(exc.msg)
+    except ValueError as exc:
+        raise KafkaOpsError(str(exc))
+
+
+def target_names(params, topics, target=None):
+    """``{source topic: target topic}`` by :func:`topic_names` (``target``: for its name rule)."""
+    return topic_names(params, target).mapping(topics)
+
+
+def mirrormaker2_problem(params, target_options=None):
+    """Refuse what the mirrormaker2 engine cannot do with topic names (raise KafkaOpsError; nothing changed yet).
+
+    MirrorMaker 2 is deployed with IdentityReplicationPolicy: every topic keeps its name. So
+    ``target_prefix`` / ``target_suffix`` and ``rename`` are refused, and with a target of ``api: alibaba``
+    so is an exact name of ``topics`` the target's name rule refuses (the default rule would rename
+    it). Topics selected by ``include`` patterns are not checked here.
+    """
+    tail = "(the mirrormaker2 engine keeps the topic names: IdentityReplicationPolicy); nothing was changed"
+    if params.get("target_prefix") or params.get("target_suffix"):
+        raise KafkaOpsError("target_prefix / target_suffix are supported by engine builtin only %s" % tail)
+    if params.get("rename"):
+        raise KafkaOpsError("rename is supported by engine builtin only %s" % tail)
+    target_options = target_options or {}
+    if (target_options.get("api") or "kafka") != "alibaba":
+        return
+    rule = (target_options.get("alibaba") or {}).get("name_rule") or "strict"
+    invalid = dict((t, name_problem(t, rule)) for t in params.get("topics") or [])
+    invalid = dict((t, why) for t, why in invalid.items() if why)
+    if invalid:
+        raise KafkaOpsError(
+            "the target (api alibaba, name_rule %s) refuses these topic names and engine mirrormaker2 cannot rename "
+            "them (IdentityReplicationPolicy): %s; use engine builtin (rename, rename_rule), nothing was changed"
+            % (rule, "; ".join("%s: %s" % (t, why) for t, why in sorted(invalid.items()))), invalid=invalid)
 
 
 class PartitionState:
@@ -281,6 +368,7 @@ class Plan:
     def __init__(self):
         self.topics = []
         self.target_topics = {}   # source topic -> target topic
+        self.renamed = {}         # source topic -> target name (before prefix/suffix), those that change
         self.missing_target_topics = []  # check mode only: topics topic sync would create
         self.partitions = {}      # (topic, partition) -> PartitionState
         self.warnings = []
@@ -308,7 +396,12 @@ def plan_copy(source, target, params, check_mode=False):
         raise KafkaOpsError("topics not found on the %s: %s" % (source, ", ".join(missing)), missing_topics=missing)
     if not selected:
         raise KafkaOpsError("no topic on the %s matches topics/include (internal topics are never selected)" % source)
-    names = target_names(params, selected)
+    naming = topic_names(params, target)
+    names = naming.mapping(selected)
+    invalid = naming.problems(selected, src_topics)
+    if invalid:
+        raise KafkaOpsError("target topic names are refused or collide, nothing was copied: %s"
+                            % "; ".join("%s: %s" % (t, why) for t, why in sorted(invalid.items())), invalid=invalid)
     if map_topic in names.values():
         raise KafkaOpsError("the offset map topic %r cannot be a copy's target topic (source topic %s)"
                             % (map_topic, [s for s, t in names.items() if t == map_topic][0]))
@@ -321,7 +414,7 @@ def plan_copy(source, target, params, check_mode=False):
         if tname not in tgt_topics:
             absent.append(tname)
             problems.append("%s is missing on the target (create it first, e.g. with kafkaops.migration.kafka_topic_sync"
-                            "%s)" % (shown, "" if tname == name else " and the same target_prefix/target_suffix"))
+                            "%s)" % (shown, _same_options(params, naming, name)))
         elif tgt_topics[tname] < src_topics[name]:
             problems.append("%s has %d partitions on the target, fewer than the %d on the source"
                             % (shown, tgt_topics[tname], src_topics[name]))
@@ -331,6 +424,7 @@ def plan_copy(source, target, params, check_mode=False):
     plan = Plan()
     plan.topics = selected
     plan.target_topics = names
+    plan.renamed = naming.renamed(selected)
     plan.missing_target_topics = sorted(absent)
     plan.target_brokers = len(target.describe()["brokers"])
     plan.map_exists = map_topic in tgt_topics
@@ -360,6 +454,18 @@ def plan_copy(source, target, params, check_mode=False):
     return plan
 
 
+def _same_options(params, naming, name):
+    """`` and the same <options>`` that make ``name``'s target topic, for a "missing on the target" message."""
+    options = []
+    if name in naming.rename:
+        options.append("rename map (rename)")
+    elif naming.base(name) != name:
+        options.append("rename_rule (the target's name rule renames it)")
+    if params.get("target_prefix") or params.get("target_suffix"):
+        options.append("target_prefix/target_suffix")
+    return " and the same %s" % " and ".join(options) if options else ""
+
+
 def apply_resume_points(plan, omap, map_topic=None):
     """Set each partition's start from the offset map (``None``: never copied, start at the beginning)."""
     check_layout(plan, omap, map_topic)
@@ -385,8 +491,9 @@ def check_layout(plan, omap, map_topic=None):
     """Refuse to mix two target layouts in one offset map.
 
     The map is keyed by source partition: a source topic already copied (by any name) into one
-    target topic cannot be resumed into another one, or group sync would translate onto the wrong
-    topic and the resume points would be shared. Another layout needs its own ``offset_map_topic``.
+    target topic cannot be resumed into another one (another prefix/suffix, rename map or rename
+    rule), or group sync would translate onto the wrong topic and the resume points would be shared.
+    Another layout needs its own ``offset_map_topic``.
     """
     if omap is None:
         return
@@ -398,7 +505,7 @@ def check_layout(plan, omap, map_topic=None):
     if clashes:
         raise KafkaOpsError(
             "nothing was copied: the offset map%s already records %s; one offset map holds one target layout "
-            "(target_prefix/target_suffix): keep the earlier layout, or give this one its own offset_map_topic "
+            "(target_prefix/target_suffix, rename, rename_rule): keep the earlier layout, or give this one its own offset_map_topic "
             "(and name)" % (" %s" % map_topic if map_topic else "", "; ".join(
                 "%s copied into %s, this run would copy it into %s" % (t, old, new)
                 for t, (old, new) in sorted(clashes.items()))),
@@ -1081,6 +1188,7 @@ class Copier:
             "target_prefix": self.params.get("target_prefix") or "",
             "target_suffix": self.params.get("target_suffix") or "",
             "target_topics": dict(self.plan.target_topics),
+            "renamed": dict(self.plan.renamed),
             "stale_progress": self.stale_progress,
             "interrupted_reason": self.interrupted,
         }
@@ -1138,6 +1246,7 @@ def check_mode_result(plan, params, omap):
         "target_prefix": params.get("target_prefix") or "",
         "target_suffix": params.get("target_suffix") or "",
         "target_topics": dict(plan.target_topics),
+        "renamed": dict(plan.renamed),
         "missing_target_topics": list(plan.missing_target_topics),
         "stale_progress": None,
         "interrupted_reason": None,

@@ -22,6 +22,12 @@ description:
     apart from the topics the producers write to on the target, as MirrorMaker 2's default replication
     policy does (C(source.orders)); give M(kafkaops.migration.kafka_topic_sync) the same O(target_prefix)
     and O(target_suffix) so it creates those topics.
+  - O(rename) gives source topics other target names (applied before O(target_prefix) and O(target_suffix));
+    with a target of O(target.api=alibaba), whose name rule refuses some Kafka names (C(.) under the C(strict)
+    rule), O(rename_rule) says what happens to the others. This is the collection's one naming rule, the same
+    as M(kafkaops.migration.kafka_topic_sync) and M(kafkaops.migration.kafka_group_sync) follow; give them the
+    same O(rename) and O(rename_rule). RV(target_topics) and RV(renamed) say which target topic each source
+    topic has.
   - Source and target are compared by cluster id first; one cluster given twice (for example as
     C(localhost:9092) and C(127.0.0.1:9092)) is refused before anything is read or written.
   - With O(engine=builtin) (the default) the copy runs inside this task. The source is read with
@@ -130,6 +136,34 @@ options:
       - Suffix of the target topic names; see O(target_prefix).
     type: str
     default: ""
+  rename:
+    description:
+      - Target topic names for source topics, a dict of source topic to target topic, applied before
+        O(target_prefix) and O(target_suffix). Give the same map to M(kafkaops.migration.kafka_topic_sync)
+        (which creates the renamed topics), M(kafkaops.migration.kafka_group_sync) and
+        M(kafkaops.migration.kafka_client_config).
+      - Entries for topics this run does not select are allowed. Each target name must be a legal Kafka topic
+        name, neither an internal topic nor O(offset_map_topic).
+      - Two source topics with one target name, or a renamed topic landing on another source topic's name, fail
+        the task before anything is changed, listing the topics in RV(invalid).
+      - The offset map records the target topic of every partition; a source topic already copied into another
+        target topic through O(offset_map_topic) is refused (see O(target_prefix)).
+      - Not supported with O(engine=mirrormaker2), which keeps the topic names.
+    type: dict
+    default: {}
+  rename_rule:
+    description:
+      - What happens to a selected topic the O(rename) map does not name and the target refuses (a target with
+        O(target.api=alibaba) refuses C(.) under its C(strict) name rule; a Kafka target accepts every name).
+      - V(underscore) replaces each refused character by C(_) (C(orders.v1) is copied into C(orders_v1)).
+        V(refuse) fails the task listing those topics in RV(invalid). Names longer than the target allows are
+        always refused, never truncated.
+      - With O(engine=mirrormaker2) and O(target.api=alibaba) no topic can be renamed - a name of O(topics)
+        that the target refuses fails the task before anything is changed. Topics selected by O(include)
+        patterns are not checked.
+    type: str
+    choices: [underscore, refuse]
+    default: underscore
   mode:
     description:
       - V(snapshot) copies up to the end each partition had when the task started, then stops.
@@ -230,6 +264,18 @@ EXAMPLES = r"""
     offset_map_topic: kafkaops.mirror.offsets.source-backup
     mode: until_lag
     max_lag: 0
+    timeout: 3600
+
+- name: Copy orders.v1 into orders-v1 (topic sync got the same rename map and created it)
+  kafkaops.migration.kafka_mirror:
+    source: "{{ kafka_source }}"
+    target: "{{ kafka_target }}"
+    name: renamed
+    topics: [orders.v1, payments]
+    rename:
+      orders.v1: orders-v1
+    rename_rule: underscore
+    mode: snapshot
     timeout: 3600
 
 - name: Copy in the background, polled through the progress file
@@ -363,10 +409,27 @@ rate:
       type: float
   sample: {"records_per_second": 9600.0, "mb_per_second": 4.9}
 target_topics:
-  description: Source topic -> target topic it is copied into (O(target_prefix) + name + O(target_suffix)).
+  description:
+    - Source topic -> target topic it is copied into (O(target_prefix) + its name after O(rename) and
+      O(rename_rule) + O(target_suffix)).
   returned: engine builtin
   type: dict
   sample: {"orders": "source.orders"}
+renamed:
+  description:
+    - Source topics whose target name differs from their own (by O(rename), or by O(rename_rule) for a target
+      with O(target.api=alibaba)), with that name before O(target_prefix) and O(target_suffix); empty when
+      none is renamed.
+  returned: engine builtin
+  type: dict
+  sample: {"orders.v1": "orders-v1"}
+invalid:
+  description:
+    - Per source topic, why its target name is refused (by the target's name rule) or collides with another;
+      nothing was changed.
+  returned: when those names fail the task
+  type: dict
+  sample: {"orders.v1": "target topic 'payments' would be the target of 'payments' too: give them distinct names in the rename map"}
 target_prefix:
   description: The O(target_prefix) used.
   returned: engine builtin
@@ -469,6 +532,7 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.mirror import (
     MIRROR_OPTION_SPEC,
     check_params,
     diff_of,
+    mirrormaker2_problem,
     params_with_defaults,
     run_mirror,
 )
@@ -490,14 +554,14 @@ def main():
     deadline = Deadline(module.params["timeout"])
     engine = module.params["engine"]
     params = dict((k, module.params[k]) for k in MIRROR_OPTION_SPEC)
-    if engine == "mirrormaker2" and (params.get("target_prefix") or params.get("target_suffix")):
-        module.fail_json(msg="target_prefix / target_suffix are supported by engine builtin only (the mirrormaker2 engine "
-                             "keeps the topic names: IdentityReplicationPolicy); nothing was changed")
-    if engine == "builtin":
-        try:
+    try:
+        if engine == "mirrormaker2":
+            # IdentityReplicationPolicy: no prefix, suffix or rename
+            mirrormaker2_problem(params, module.params["target"])
+        else:
             check_params(params_with_defaults(params))
-        except KafkaOpsError as exc:
-            module.fail_json(msg=exc.msg, **exc.details)
+    except KafkaOpsError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
     source, target = args.clusters(module, ["source", "target"], deadline)
     views = view_of(source), view_of(target)  # the admin layer's reads (each cluster described once)
     try:

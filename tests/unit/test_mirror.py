@@ -411,3 +411,155 @@ def test_a_map_mixing_two_target_topics_for_one_partition_is_refused_when_read()
     with pytest.raises(TranslationError) as err:
         omap.add_record(progress_record("a", 0, [(1, 5)], 2, 6, target_topic="bk.a")[1])
     assert "copied into two target topics (a and bk.a)" in str(err.value)
+
+
+# -- target names: the rename map, the default rule, an Alibaba target's name rule ------------------
+def _alibaba_target(name_rule="strict"):
+    from ansible_collections.kafkaops.migration.plugins.module_utils.connection import Cluster
+    return Cluster({"bootstrap_servers": ["127.0.0.1:9"], "api": "alibaba",
+                    "alibaba": {"region_id": "cn-hangzhou", "instance_id": "i-1", "name_rule": name_rule}}, "target")
+
+
+def test_module_spec_has_rename_and_rename_rule():
+    assert m.MIRROR_OPTION_SPEC["rename"] == {"type": "dict", "default": {}}
+    assert m.MIRROR_OPTION_SPEC["rename_rule"] == {"type": "str", "default": "underscore", "choices": ["underscore", "refuse"]}
+    p = m.params_with_defaults({"topics": ["a"]})
+    assert p["rename"] == {} and p["rename_rule"] == "underscore"
+
+
+def test_target_names_apply_the_rename_map_before_prefix_and_suffix():
+    p = m.params_with_defaults({"topics": ["a"], "rename": {"orders.v1": "orders-v1"}, "target_prefix": "bk.", "target_suffix": ".x"})
+    assert m.target_names(p, ["orders.v1", "payments"]) == {"orders.v1": "bk.orders-v1.x", "payments": "bk.payments.x"}
+    assert m.topic_names(p).renamed(["orders.v1", "payments"]) == {"orders.v1": "orders-v1"}
+
+
+def test_a_kafka_target_keeps_every_name_the_map_does_not_cover():
+    p = m.params_with_defaults({"topics": ["a"], "rename_rule": "refuse"})
+    names = m.topic_names(p, target=None)
+    assert names.name_rule is None
+    assert m.target_names(p, ["orders.v1"]) == {"orders.v1": "orders.v1"}
+    assert names.problems(["orders.v1"], ["orders.v1"]) == {}
+    assert m.target_name_rule(None) is None
+
+
+def test_an_alibaba_target_renames_refused_characters_by_the_default_rule():
+    target = _alibaba_target("strict")
+    assert m.target_name_rule(target) == "strict"
+    p = m.params_with_defaults({"topics": ["a"], "rename": {"audit.log": "audit-log"}})
+    names = m.topic_names(p, target)
+    assert m.target_names(p, ["orders.v1", "payments", "audit.log"], target) == {
+        "orders.v1": "orders_v1", "payments": "payments", "audit.log": "audit-log"}
+    assert names.renamed(["orders.v1", "payments", "audit.log"]) == {"audit.log": "audit-log", "orders.v1": "orders_v1"}
+    assert names.problems(["orders.v1", "payments", "audit.log"], ["orders.v1", "payments", "audit.log"]) == {}
+
+
+def test_the_dotted_name_rule_keeps_dots():
+    p = m.params_with_defaults({"topics": ["a"]})
+    assert m.target_names(p, ["orders.v1", "a b#c"], _alibaba_target("dotted")) == {"orders.v1": "orders.v1", "a b#c": "a_b_c"}
+
+
+def test_rule_refuse_leaves_the_refused_names_to_the_problems():
+    p = m.params_with_defaults({"topics": ["a"], "rename_rule": "refuse", "rename": {"x.y.z": "x.y.z"}})
+    names = m.topic_names(p, _alibaba_target("strict"))
+    assert names.target("orders.v1") == "orders.v1"
+    problems = names.problems(["orders.v1", "payments", "x.y.z"], ["orders.v1", "payments", "x.y.z"])
+    assert sorted(problems) == ["orders.v1", "x.y.z"]
+    assert "characters the service refuses" in problems["orders.v1"] and "rename map" in problems["orders.v1"]
+    assert problems["x.y.z"].endswith("(from the rename map)")
+
+
+def test_the_default_rule_can_make_two_sources_one_name():
+    names = m.topic_names(m.params_with_defaults({"topics": ["a"]}), _alibaba_target("strict"))
+    problems = names.problems(["a.b", "a_b"], ["a.b", "a_b"])
+    assert sorted(problems) == ["a.b", "a_b"]
+    assert "would be the target of 'a_b' too" in problems["a.b"]
+
+
+def test_a_rename_onto_another_source_topic_collides():
+    p = m.params_with_defaults({"topics": ["a"], "rename": {"orders": "payments"}})
+    names = m.topic_names(p)
+    both = names.problems(["orders", "payments"], ["orders", "payments"])
+    assert sorted(both) == ["orders", "payments"] and "would be the target of 'payments' too" in both["orders"]
+    # payments not selected: its own (same-name) target is still where a same-name copy puts it
+    one = names.problems(["orders"], ["orders", "payments"])
+    assert list(one) == ["orders"] and "is the name of another source topic" in one["orders"]
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"rename": ["a"]}, "rename must be a dict"),
+    ({"rename": {"a": ""}}, "rename: the target name of 'a' must be a non-empty string"),
+    ({"rename": {"a": 3}}, "rename: the target name of 'a'"),
+    ({"rename": {"a": "x", "b": "x"}}, "both map to 'x'"),
+    ({"rename": {"a": "x y"}}, "rename: the target topic 'x y' of 'a' is not a legal Kafka topic name"),
+    ({"rename": {"a": "x" * 250}}, "not a legal Kafka topic name: 250 characters"),
+    ({"rename": {"a": "__consumer_offsets"}}, "is an internal topic"),
+    ({"rename": {"a": "my-map"}, "offset_map_topic": "my-map"}, "this copy's offset map"),
+    ({"rename": {"a": "b" * 50}, "target_prefix": "x" * 100, "target_suffix": "y" * 100}, "of 'a' is not a legal Kafka topic name: 250"),
+    ({"rename_rule": "maybe"}, "rename_rule must be one of underscore, refuse"),
+])
+def test_bad_rename_options_are_refused(change, fragment):
+    p = m.params_with_defaults(dict({"topics": ["a"]}, **change))
+    with pytest.raises(KafkaOpsError) as err:
+        m.check_params(p)
+    assert fragment in err.value.msg
+
+
+def test_good_rename_options_pass():
+    rename = m.check_rename(m.params_with_defaults({"topics": ["a"], "rename": {"a": "b", "not-selected": "c"}}))
+    assert rename == {"a": "b", "not-selected": "c"}
+    m.check_params(m.params_with_defaults({"topics": ["a"], "rename": {"a": "b"}, "rename_rule": "refuse"}))
+
+
+def test_missing_target_message_names_the_options_that_made_the_name():
+    p = m.params_with_defaults({"topics": ["a"], "rename": {"a": "b"}, "target_prefix": "bk."})
+    names = m.topic_names(p, _alibaba_target())
+    assert m._same_options(p, names, "a") == " and the same rename map (rename) and target_prefix/target_suffix"
+    assert "rename_rule" in m._same_options(p, names, "c.d")
+    plain = m.params_with_defaults({"topics": ["a"]})
+    assert m._same_options(plain, m.topic_names(plain), "a") == ""
+
+
+def test_a_resumed_copy_into_a_renamed_topic_is_refused_when_the_map_says_another():
+    omap = _omap(("orders.v1", 0, [(0, 0)], 1, 1))  # copied into orders.v1 (same name)
+    plan = m.Plan()
+    plan.topics = ["orders.v1"]
+    st = m.PartitionState("orders.v1", 0, "orders-v1")
+    st.low, st.end = 0, 5
+    plan.partitions[("orders.v1", 0)] = st
+    with pytest.raises(KafkaOpsError) as err:
+        m.check_layout(plan, omap, "the-map")
+    assert "orders.v1 copied into orders.v1, this run would copy it into orders-v1" in err.value.msg
+    assert "rename" in err.value.msg and "nothing was copied" in err.value.msg
+    assert err.value.details["layout_conflicts"] == {"orders.v1": {"recorded": "orders.v1", "requested": "orders-v1"}}
+    renamed = _omap(("orders.v1", 0, [(0, 0)], 1, 1), target="orders-v1")
+    m.apply_resume_points(plan, renamed, "the-map")
+    assert st.start == 1 and st.resumed is True
+
+
+def test_check_mode_result_reports_renamed_topics():
+    plan = _plan([("a.b", 0, 0, 2)])
+    plan.target_topics, plan.renamed = {"a.b": "a-b"}, {"a.b": "a-b"}
+    res = m.check_mode_result(plan, m.params_with_defaults({"topics": ["a.b"], "rename": {"a.b": "a-b"}}), OffsetMap())
+    assert res["renamed"] == {"a.b": "a-b"} and res["target_topics"] == {"a.b": "a-b"}
+
+
+@pytest.mark.parametrize("params,target,fragment", [
+    ({"target_prefix": "bk."}, None, "target_prefix / target_suffix are supported by engine builtin only"),
+    ({"rename": {"a": "b"}}, None, "rename is supported by engine builtin only"),
+    ({"topics": ["orders.v1", "ok-name"]}, {"api": "alibaba", "alibaba": {"name_rule": "strict"}}, "orders.v1: topic name"),
+    ({"topics": ["ab"]}, {"api": "alibaba", "alibaba": {}}, "shorter than 3"),
+])
+def test_mirrormaker2_refuses_what_would_rename_topics(params, target, fragment):
+    with pytest.raises(KafkaOpsError) as err:
+        m.mirrormaker2_problem(params, target)
+    assert fragment in err.value.msg and "nothing was changed" in err.value.msg
+    if target:
+        assert list(err.value.details["invalid"]) == params["topics"][:1]
+
+
+def test_mirrormaker2_accepts_names_the_target_takes_and_leaves_patterns_unchecked():
+    ali = {"api": "alibaba", "alibaba": {"name_rule": "strict"}}
+    assert m.mirrormaker2_problem({"topics": ["orders-v1"], "include": [r"orders\..*"], "rename": {}}, ali) is None
+    assert m.mirrormaker2_problem({"topics": ["orders.v1"]}, {"api": "alibaba", "alibaba": {"name_rule": "dotted"}}) is None
+    assert m.mirrormaker2_problem({"topics": ["orders.v1"]}, {"api": "kafka"}) is None
+    assert m.mirrormaker2_problem({"topics": ["orders.v1"]}, None) is None
