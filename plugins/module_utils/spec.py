@@ -37,6 +37,7 @@ import traceback
 
 import threading
 
+from ansible_collections.kafkaops.migration.plugins.module_utils import alibaba as ali
 from ansible_collections.kafkaops.migration.plugins.module_utils import lag as lag_rule
 from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
     internal_kind,
@@ -46,6 +47,7 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
 )
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.editions import EDITION_KEYS
+from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
 
 try:
     from kafka import KafkaAdminClient
@@ -401,14 +403,18 @@ def limits_from_entry(entry):
     return dict((k, entry.get(k)) for k in keys)
 
 
-def preflight_checks(source_topics, target, limits, needs=None):
+def preflight_checks(source_topics, target, limits, needs=None, target_names=None):
     """Pure part of the target preflight: what will not fit, what clashes. Changes nothing.
 
     ``source_topics``: selected source topics (dicts with name, partitions, replication_factor,
     retention_ms, max_message_bytes); ``target``: {"brokers": n, "topics": {name: partitions}} of
     the target's non-internal topics; ``limits``: dict of limits (None values: no limit).
+    ``target_names``: ``{source topic: target topic}`` where the target name differs (a target that
+    renames, see :func:`name_checks`); clashes, metric-name collisions and counts are then about the
+    target names, problems still name the source topic.
     """
     limits = limits or {}
+    target_names = target_names or {}
     problems = []
     target_topics = target["topics"]
     clashes = []
@@ -417,8 +423,9 @@ def preflight_checks(source_topics, target, limits, needs=None):
     too_replicated = []
     for t in source_topics:
         name = t["name"]
-        if name in target_topics:
-            tp = target_topics[name]
+        tname = target_names.get(name, name)
+        if tname in target_topics:
+            tp = target_topics[tname]
             if tp == t["partitions"]:
                 state = "same partitions"
             elif tp < t["partitions"]:
@@ -426,7 +433,10 @@ def preflight_checks(source_topics, target, limits, needs=None):
             else:
                 state = "target has more partitions (%d > %d): keyed records would land in other partitions" % (tp, t["partitions"])
                 problems.append({"kind": "partitions", "severity": "error", "topic": name, "detail": state})
-            clashes.append({"topic": name, "source_partitions": t["partitions"], "target_partitions": tp, "detail": state})
+            clash = {"topic": name, "source_partitions": t["partitions"], "target_partitions": tp, "detail": state}
+            if tname != name:
+                clash["target_topic"] = tname
+            clashes.append(clash)
         else:
             new_partitions += max(t["partitions"], low)
         if t["replication_factor"] > target["brokers"]:
@@ -447,7 +457,7 @@ def preflight_checks(source_topics, target, limits, needs=None):
                          "count": len(too_replicated),
                          "detail": "%d topic(s) have a replication factor above the target's %d brokers: "
                                    "it must be lowered on the target" % (len(too_replicated), target["brokers"])})
-    migrating = set(t["name"] for t in source_topics)
+    migrating = set(target_names.get(t["name"], t["name"]) for t in source_topics)
     collisions = [g for g in metric_collisions(list(migrating) + list(target_topics)) if set(g) & migrating]
     for g in collisions:
         problems.append({"kind": "metric_name_collision", "severity": "error", "topics": g,
@@ -477,6 +487,103 @@ def preflight_checks(source_topics, target, limits, needs=None):
         "topics_after": total_topics,
         "new_partitions": new_partitions,
     }
+
+
+def migrating_groups(groups):
+    """The ids of the consumer groups the migration moves, from the spec's group entries.
+
+    Every group :func:`collect` read, except one whose committed offsets are all on topics outside the
+    selection (it committed somewhere, but on no selected topic: it is not part of this migration). A
+    group without commits, or whose commits could not be read, counts: its application may move.
+    """
+    out = []
+    for g in groups or []:
+        if g.get("committed_partitions") and not g.get("topics"):
+            continue
+        out.append(g["group_id"])
+    return sorted(set(out))
+
+
+def _pairs(mapping, shown=10):
+    items = sorted(mapping.items())
+    text = ", ".join("%s -> %s" % (k, v) for k, v in items[:shown])
+    return text + (", ..." if len(items) > shown else "")
+
+
+def name_checks(topics, groups, names, source_names=None):
+    """Names a target with a name rule refuses, and the topics it renames. Pure; reads nothing.
+
+    ``topics``: the selected source topic names; ``groups``: the source consumer group ids;
+    ``names``: the :class:`alibaba.TopicNames` of every step (rename map, ``rename_rule`` and the
+    target's ``name_rule``); ``source_names``: every source topic (renamed topics must not land on
+    another source topic's name; the selected ones when None).
+
+    Returns ``(names_result, problems)``: ``{"rule", "rename_rule", "renamed": {source: target},
+    "refused_topics": {source: why}, "refused_groups": {group: why}}`` and the preflight problems - an
+    error per refused topic (fix: a rename map entry) and per refused group (group names are never
+    renamed, that would change the application's group.id: fix with the dotted name rule or a new
+    group.id), and one warning listing the renamed topics. ``renamed`` leaves the refused topics out.
+    """
+    rule = names.name_rule
+    selected = sorted(set(topics))
+    every = set(source_names if source_names is not None else ()) | set(selected)
+    refused_topics = names.problems(selected, every) if rule is not None or names.rename else {}
+    refused_groups = {}
+    for g in sorted(set(groups or ())):
+        why = ali.name_problem(g, rule, what="group") if rule is not None else None
+        if why:
+            refused_groups[g] = why
+    renamed = dict((s, t) for s, t in names.renamed(selected).items() if s not in refused_topics)
+    problems = []
+    for src, why in sorted(refused_topics.items()):
+        detail = "source topic %r: %s" % (src, why)
+        if names.rule == "refuse" and src not in names.rename and rule is not None:
+            candidate = ali.default_rename(src, rule)
+            if candidate != src and ali.name_problem(candidate, rule) is None:
+                detail += " (or rename_rule underscore, which names it %r)" % candidate
+        problems.append({"kind": "topic_name", "severity": "error", "topic": src, "detail": detail})
+    for g, why in sorted(refused_groups.items()):
+        fix = "give the application a new group.id the target accepts"
+        candidate = ali.default_rename(g, rule)
+        if candidate != g and ali.name_problem(candidate, rule, what="group") is None:
+            fix += " (for example %r)" % candidate
+        if rule == "strict" and ali.name_problem(g, "dotted", what="group") is None:
+            fix = "use an instance whose name rule is dotted (alibaba.name_rule dotted), which accepts it, or " + fix
+        problems.append({"kind": "group_name", "severity": "error", "group": g,
+                         "detail": "consumer group %r: %s; group names are never renamed (that would change the "
+                                   "application's group.id): %s" % (g, why, fix)})
+    if renamed:
+        one = len(renamed) == 1
+        problems.append({"kind": "topic_rename", "severity": "warning", "topics": sorted(renamed)[:20], "count": len(renamed),
+                         "detail": "%d topic%s new name%s on the target: %s; give every step the same rename map and "
+                                   "rename_rule, and the applications the new names" % (
+                                       len(renamed), " gets a" if one else "s get", "" if one else "s", _pairs(renamed))})
+    return {"rule": rule, "rename_rule": names.rule, "renamed": renamed, "refused_topics": refused_topics,
+            "refused_groups": refused_groups}, problems
+
+
+def read_instance(api, warnings):
+    """The instance's public GetInstanceList fields (read-only), or None with a warning saying why.
+
+    A copy of ``api`` with its own deadline (twice its request timeout, never past the module's) makes
+    the call: an unreachable OpenAPI endpoint costs a bounded wait, not the module's whole timeout
+    (the client retries transport errors until its deadline).
+    """
+    left = api.deadline.remaining()
+    budget = 2 * api.request_timeout + 1
+    if left is not None:
+        budget = min(budget, max(left - 1, 0.5))
+    probe = ali.AlibabaApi(api.options, name=api.name, deadline=Deadline(budget))
+    try:
+        return ali.public_instance(probe.instance())
+    except KafkaOpsError as exc:
+        warnings.append("the instance could not be read through the OpenAPI (the name checks do not need it): %s" % exc.msg)
+        return None
+
+
+def source_topic_names(source):
+    """Every topic name of the source (one Metadata call), internal ones included."""
+    return sorted(view_of(source).topics())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -970,13 +1077,42 @@ def version_tuple(text):
     return tuple(int(n) for n in nums[:2]) if len(nums) >= 2 else None
 
 
-def preflight(target, source_spec, apps, limits, limits_source, needs=None):
+def preflight(target, source_spec, apps, limits, limits_source, needs=None, rename=None, rename_rule="underscore",
+              source=None, groups_read=True):
     """Step 2: read the target and check the source's topics against it and its limits.
 
     The caller has made sure first that the target is not the source (:func:`admin.ensure_distinct`).
+
+    A target with ``api: alibaba`` also gets :func:`name_checks` (result key ``names``) over the
+    selected topics and the groups the spec lists (:func:`migrating_groups`), with ``rename`` /
+    ``rename_rule`` as every step takes them; clashes are then about the target names. ``source``:
+    the source cluster, read once more for all its topic names (renamed topics must not land on
+    another source topic); the spec's topics stand in without it. ``groups_read``: False when the spec
+    read no groups (a warning says their names were not checked). The name checks need nothing from
+    the instance; its GetInstanceList entry (read-only, one bounded call: :func:`read_instance`) is
+    added as ``instance`` when it can be read, a warning says why otherwise. A Kafka target accepts
+    every source name: no ``names`` key.
     """
     tinfo, warnings = read_target(target)
-    checks = preflight_checks(apps, tinfo, limits, needs)
+    cluster = view_of(target).cluster
+    names_result, name_problems, target_names, instance = None, [], None, None
+    if getattr(cluster, "api", "kafka") == "alibaba":
+        api = cluster.alibaba
+        topic_names = ali.TopicNames(ali.validate_rename(rename), rename_rule or "underscore", api.name_rule)
+        every = source_topic_names(source) if source is not None else [t["name"] for t in source_spec.get("topics", [])]
+        selected = [t["name"] for t in apps]
+        names_result, name_problems = name_checks(selected, migrating_groups(source_spec.get("groups")), topic_names, every)
+        target_names = dict((n, topic_names.target(n)) for n in selected if n not in names_result["refused_topics"])
+        names_result["groups_checked"] = bool(groups_read)
+        if not groups_read:
+            warnings.append("consumer groups were not read (groups false): their names were not checked against the target's rule")
+        instance = read_instance(api, warnings)
+        if instance is not None and instance.get("ServiceStatus") != ali.RUNNING:
+            name_problems.append({"kind": "instance_state", "severity": "warning",
+                                  "detail": "%s is %s, not running: deploy it before topics are created (step 2)"
+                                            % (api, instance["status"])})
+    checks = preflight_checks(apps, tinfo, limits, needs, target_names)
+    checks["problems"] = name_problems + checks["problems"]
     sv = version_tuple(source_spec["version"]["reported"])
     tv = version_tuple(tinfo["version"]["reported"])
     if sv and tv and tv < sv:
@@ -995,5 +1131,9 @@ def preflight(target, source_spec, apps, limits, limits_source, needs=None):
                controller_mode=tinfo["controller_mode"], version=tinfo["version"], limits=limits, limits_source=limits_source,
                existing_topics=len(tinfo["topics"]), existing_partitions=sum(tinfo["topics"].values()),
                warnings=warnings)
+    if names_result is not None:
+        out["names"] = names_result
+        if instance is not None:
+            out["instance"] = instance
     out["fits"] = not any(p["severity"] == "error" for p in out["problems"])
     return out

@@ -26,7 +26,13 @@ description:
     they are one cluster. Then checks the target before anything is created on it (preflight) - it is
     reachable, its version, whether the topics and partitions fit its limits, topics that already exist
     there, and topic names that collide once Kafka maps C(.) to C(_) in metric names.
-  - Read-only; never changes either cluster and always reports C(changed=false).
+  - With O(target.api=alibaba) (Alibaba Cloud ApsaraMQ for Kafka) the preflight also lists every topic and consumer
+    group name the instance refuses under its O(target.alibaba.name_rule), with the same naming rule as every step
+    (O(rename), O(rename_rule)) - see RV(spec.preflight.names). A refused topic or group is an error, so
+    C(spec.preflight.fits) is false; topics the default rule renames give one warning listing the new names. These
+    checks need no OpenAPI call; the instance itself is read once (GetInstanceList, read-only) for RV(spec.preflight.instance).
+  - Read-only; never changes either cluster and always reports C(changed=false). With O(target.api=alibaba) it makes
+    no OpenAPI call that changes anything (no Create, Modify or Start call).
 extends_documentation_fragment:
   - kafkaops.migration.connection
   - ansible.builtin.action_common_attributes
@@ -172,6 +178,28 @@ options:
             description: Seconds one OpenAPI call may take.
             type: float
             default: 10.0
+  rename:
+    description:
+      - Target topic names for source topics, a dict of source topic to target topic, as
+        O(kafkaops.migration.kafka_topic_sync#module:rename) takes it. Give every step the same map (the roles do).
+      - Used by the name checks of a target with O(target.api=alibaba) - a topic the map names gets that name, which must
+        be one the instance accepts. Two source topics with one target name, or a renamed topic landing on another source
+        topic's name, are errors of the preflight. Clashes with topics already on the target are then about the target names.
+      - Ignored with a Kafka target (O(target.api=kafka)), which accepts every source name.
+    type: dict
+    default: {}
+  rename_rule:
+    description:
+      - What happens to a topic the O(rename) map does not name and a target with O(target.api=alibaba) refuses, as
+        O(kafkaops.migration.kafka_topic_sync#module:rename_rule) takes it.
+      - V(underscore) replaces each refused character by C(_) (C(orders.v1) becomes C(orders_v1)); the preflight lists
+        those topics in a warning. V(refuse) makes each of them an error of the preflight. Names longer than the target
+        allows are always errors, never truncated.
+      - Consumer group names are never renamed (that would change the application's C(group.id)) - a group name the
+        instance refuses is always an error.
+    type: str
+    choices: [underscore, refuse]
+    default: underscore
   sample_window:
     description:
       - Seconds over which log-end offsets are sampled to measure messages/s and bytes/s per topic.
@@ -359,6 +387,26 @@ EXAMPLES = r"""
     exclude: ['.*-tmp']
     fail_on_misfit: true
 
+- name: Preflight an Alibaba Cloud instance - names it refuses, topics it renames
+  kafkaops.migration.kafka_spec_facts:
+    source:
+      bootstrap_servers: kafka1.internal:9092
+    target:
+      bootstrap_servers: [alikafka-post-cn-xxx-1-vpc.alikafka.aliyuncs.com:9092]
+      api: alibaba
+      alibaba:
+        region_id: cn-hangzhou
+        instance_id: alikafka_post-cn-xxx
+    sample_window: 0
+    rename:
+      orders.v1: orders-v1
+  register: ali_spec
+
+- name: Stop when the instance refuses a topic or group name
+  ansible.builtin.assert:
+    that: ali_spec.spec.preflight.fits
+    fail_msg: "{{ ali_spec.spec.preflight.problems | selectattr('severity', 'eq', 'error') | map(attribute='detail') | list }}"
+
 - name: Size against your own catalogue, without sampling
   kafkaops.migration.kafka_spec_facts:
     source:
@@ -442,8 +490,33 @@ spec:
       description: Only with O(target). C(fits), C(problems) (each with C(kind), C(severity) error or warning,
         C(topic) or C(topics), C(detail)), C(clashes) (topics already on the target), C(metric_collisions),
         C(partitions_after), C(topics_after), C(new_partitions), C(reachable), C(cluster_id), C(brokers),
-        C(controller_mode), C(version), C(limits), C(limits_source), C(existing_topics), C(existing_partitions).
+        C(controller_mode), C(version), C(limits), C(limits_source), C(existing_topics), C(existing_partitions),
+        and with O(target.api=alibaba) C(names) and C(instance).
       type: dict
+      contains:
+        names:
+          description:
+            - Only with O(target.api=alibaba) (a Kafka target accepts every source name, so the key is absent).
+            - C(rule) (the instance's name rule, V(strict) or V(dotted)), C(rename_rule), C(renamed) (selected source
+              topics whose target topic has another name, with that name; refused topics left out), C(refused_topics)
+              (source topic and why its target name is refused - a character, the length, or two topics on one name),
+              C(refused_groups) (source consumer group and why its name is refused) and C(groups_checked) (false with
+              O(groups=false)).
+            - The groups checked are those the spec lists, except groups whose committed offsets are all on topics
+              outside the selection.
+            - Each refused topic is also a problem of kind C(topic_name), each refused group one of kind C(group_name)
+              (both errors, so C(fits) is false), and the renamed topics one warning of kind C(topic_rename).
+          returned: with O(target.api=alibaba)
+          type: dict
+          sample: {rule: strict, rename_rule: underscore, renamed: {orders.v1: orders_v1},
+                   refused_topics: {}, refused_groups: {team.billing: "group name 'team.billing' has characters the service refuses"},
+                   groups_checked: true}
+        instance:
+          description:
+            - The instance as GetInstanceList gives it (C(InstanceId), C(ServiceStatus), C(status), quotas, C(endpoints), ...).
+            - Absent when it could not be read (a warning in C(warnings) says why); the name checks do not need it.
+          returned: with O(target.api=alibaba), when the OpenAPI answered
+          type: dict
     warnings:
       description: Things that limited the evaluation (missing kafka-python, topics deleted while read, ...).
       type: list
@@ -454,7 +527,7 @@ spec:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.kafkaops.migration.plugins.module_utils import admin, args
+from ansible_collections.kafkaops.migration.plugins.module_utils import admin, alibaba, args
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
 from ansible_collections.kafkaops.migration.plugins.module_utils import spec as core
@@ -486,6 +559,8 @@ def argument_spec():
         )),
         target_replication_factor=dict(type="int"),
         fail_on_misfit=dict(type="bool", default=False),
+        rename=dict(type="dict", default={}),
+        rename_rule=dict(type="str", choices=["underscore", "refuse"], default="underscore"),
     )
     return spec
 
@@ -507,6 +582,7 @@ def validate(params):
             raise KafkaOpsError("target_limits.%s must not be negative" % key)
     if params["include"] is not None and not params["include"]:
         raise KafkaOpsError("include is empty, so no topic would be evaluated: omit it to evaluate every non-internal topic")
+    alibaba.validate_rename(params["rename"])
     selection = admin.Selection(params["include"], params["exclude"])
     catalogue = core.normalise_editions(params["editions"]) if params["editions"] is not None else CATALOGUE
     core.filter_editions(catalogue, params["edition"])  # unknown edition fails before any Kafka call
@@ -538,7 +614,8 @@ def run(module, source, target, selection, catalogue):
             source_of_limits = "edition %s" % entry["name"]
         else:
             limits, source_of_limits = {}, "none (give edition or target_limits to check limits)"
-        result["preflight"] = core.preflight(target, result, apps, limits, source_of_limits, needs)
+        result["preflight"] = core.preflight(target, result, apps, limits, source_of_limits, needs, rename=p["rename"],
+                                             rename_rule=p["rename_rule"], source=source, groups_read=p["groups"])
     result["warnings"] = warnings
     return result
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from ansible_collections.kafkaops.migration.plugins.module_utils import alibaba as ali
 from ansible_collections.kafkaops.migration.plugins.module_utils import spec as s
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.editions import CATALOGUE, EDITION_KEYS
@@ -272,3 +273,78 @@ def test_version_tuple_and_kafka_python_config_keep_secrets_in_place():
                                   "sasl_username": "u", "sasl_password": "p", "ssl_ca_location": "/ca", "ssl_check_hostname": False}, 4)
     assert conf["bootstrap_servers"] == ["a:1", "b:2"] and conf["request_timeout_ms"] == 4000
     assert conf["sasl_plain_password"] == "p" and conf["ssl_cafile"] == "/ca" and conf["ssl_check_hostname"] is False
+
+
+# -- names on a target with a name rule (api: alibaba) ---------------------------------------------
+def _names(rename=None, rule="underscore", name_rule="strict"):
+    return ali.TopicNames(rename, rule, name_rule)
+
+
+def test_name_checks_rename_dotted_topics_by_default_and_warn_once():
+    names, problems = s.name_checks(["orders.v1", "payments", "a.b.c"], ["billing"], _names(), ["orders.v1", "payments", "a.b.c", "x"])
+    assert names == {"rule": "strict", "rename_rule": "underscore", "renamed": {"a.b.c": "a_b_c", "orders.v1": "orders_v1"},
+                     "refused_topics": {}, "refused_groups": {}}
+    assert [(p["kind"], p["severity"]) for p in problems] == [("topic_rename", "warning")]
+    assert problems[0]["detail"].startswith("2 topics get new names on the target: a.b.c -> a_b_c, orders.v1 -> orders_v1")
+    assert problems[0]["count"] == 2 and problems[0]["topics"] == ["a.b.c", "orders.v1"]
+    one = s.name_checks(["orders.v1"], [], _names(), None)[1][0]["detail"]
+    assert one.startswith("1 topic gets a new name on the target: orders.v1 -> orders_v1")
+
+
+def test_name_checks_refuse_rule_makes_each_refused_topic_an_error_with_its_fix():
+    names, problems = s.name_checks(["orders.v1", "ok-topic"], [], _names(rule="refuse"), ["orders.v1", "ok-topic"])
+    assert names["renamed"] == {} and list(names["refused_topics"]) == ["orders.v1"]
+    assert "has characters the service refuses" in names["refused_topics"]["orders.v1"]
+    (err,) = problems
+    assert err["kind"] == "topic_name" and err["severity"] == "error" and err["topic"] == "orders.v1"
+    assert "rename map" in err["detail"] and "rename_rule underscore, which names it 'orders_v1'" in err["detail"]
+    # a rename map entry fixes it; a map entry the target refuses is the map's fault
+    fixed, none = s.name_checks(["orders.v1"], [], _names({"orders.v1": "orders-v1"}, rule="refuse"), None)
+    assert fixed["renamed"] == {"orders.v1": "orders-v1"} and fixed["refused_topics"] == {}
+    assert [p["kind"] for p in none] == ["topic_rename"]
+    bad = s.name_checks(["orders.v1"], [], _names({"orders.v1": "o.v1"}), None)[0]["refused_topics"]["orders.v1"]
+    assert "from the rename map" in bad
+
+
+def test_name_checks_refuse_too_long_names_and_collisions_never_truncate():
+    long_name = "t" * 60 + ".tail"
+    names, problems = s.name_checks([long_name, "a.b", "a_b", "c.d"], [], _names(), [long_name, "a.b", "a_b", "c.d", "c_d"])
+    refused = names["refused_topics"]
+    assert "longer than 64" in refused[long_name]
+    assert "would be the target of 'a_b' too" in refused["a.b"]
+    assert "name of another source topic" in refused["c.d"]  # c_d is an unselected source topic
+    assert names["renamed"] == {}  # refused topics are not renamed
+    assert sorted(p["topic"] for p in problems if p["kind"] == "topic_name") == sorted(refused)
+
+
+def test_name_checks_refuse_group_names_never_rename_them_and_say_how_to_fix():
+    names, problems = s.name_checks([], ["team.billing", "ok_group", "ab", "g" * 65], _names(), [])
+    assert sorted(names["refused_groups"]) == ["ab", "g" * 65, "team.billing"]
+    assert "ok_group" not in names["refused_groups"]
+    by = dict((p["group"], p) for p in problems)
+    assert all(p["kind"] == "group_name" and p["severity"] == "error" for p in problems)
+    assert "alibaba.name_rule dotted" in by["team.billing"]["detail"] and "'team_billing'" in by["team.billing"]["detail"]
+    assert "group.id" in by["ab"]["detail"] and "dotted" not in by["ab"]["detail"]  # too short under any rule
+    dotted = s.name_checks(["orders.v1"], ["team.billing"], _names(name_rule="dotted"), None)
+    assert dotted[0]["refused_groups"] == {} and dotted[0]["renamed"] == {} and dotted[1] == []
+
+
+def test_migrating_groups_leave_out_groups_committed_only_outside_the_selection():
+    groups = [{"group_id": "a", "committed_partitions": 2, "topics": {"t": 0}},
+              {"group_id": "elsewhere", "committed_partitions": 3, "topics": {}},
+              {"group_id": "fresh", "committed_partitions": 0, "topics": {}},
+              {"group_id": "unread", "lag": None, "error": "x"}]
+    assert s.migrating_groups(groups) == ["a", "fresh", "unread"]
+    assert s.migrating_groups(None) == []
+
+
+def test_preflight_checks_compare_renamed_topics_with_the_target_names():
+    src = [_src("orders.v1", 3, rf=1), _src("pay.v1", 2, rf=1)]
+    target = {"brokers": 3, "topics": {"orders_v1": 6, "pay.v1": 2}}
+    res = s.preflight_checks(src, target, {}, target_names={"orders.v1": "orders_v1", "pay.v1": "pay_v1"})
+    assert res["clashes"] == [{"topic": "orders.v1", "target_topic": "orders_v1", "source_partitions": 3, "target_partitions": 6,
+                               "detail": "target has more partitions (6 > 3): keyed records would land in other partitions"}]
+    assert res["metric_collisions"] == [["pay.v1", "pay_v1"]]  # the renamed topic meets an existing one
+    assert res["new_partitions"] == 2 and res["topics_after"] == 3 and res["fits"] is False
+    same = s.preflight_checks(src, target, {})  # without names: the source names, as before
+    assert [c["topic"] for c in same["clashes"]] == ["pay.v1"] and "target_topic" not in same["clashes"][0]
