@@ -13,7 +13,9 @@ The configuration file comes in one of three formats (``--config-format``):
   (``bootstrap.servers: x``) or nested (``bootstrap: {servers: x}``).
 
 Only the connection keys (:data:`CLIENT_KEYS`) and the application's own settings (:data:`APP_KEYS`)
-are taken from the file; those settings win over the application's built-in defaults.
+are taken from the file; those settings win over the application's built-in defaults. ``app.topic``
+(``KAFKA_APP_TOPIC``), when the file has it, names the topic(s) and wins over ``--topic``: it is what
+kafka_client_config's ``topic_keys`` rewrites when the target names topics otherwise.
 """
 
 import os
@@ -32,6 +34,19 @@ APP_KEYS = {
     "producer": ("acks", "linger.ms", "client.id", "enable.idempotence", "compression.type"),
     "consumer": ("client.id", "isolation.level"),
 }
+
+# The topic(s) the application uses, when the file names them (comma-separated); never a client setting.
+TOPIC_KEY = "app.topic"
+
+
+def topics_of(conf, given):
+    """The topics: the file's ``app.topic`` (popped from ``conf``) over ``given`` (the command line's)."""
+    named = conf.pop(TOPIC_KEY, None)
+    topics = [t.strip() for t in named.split(",") if t.strip()] if named else list(given or [])
+    if not topics:
+        raise SystemExit("no topic: give --topic or app.topic in the configuration file")
+    return topics
+
 
 # The effective settings each kind prints at start, in one ``settings:`` line (the Java apps print the same).
 SETTINGS_SHOWN = {
@@ -115,7 +130,7 @@ def read_config(path, fmt="properties", kind=None):
     if fmt not in FORMATS:
         raise SystemExit("unknown config format %r (one of %s)" % (fmt, ", ".join(FORMATS)))
     raw = {"properties": _parse_properties, "env": _parse_env, "yaml": _parse_yaml}[fmt](path)
-    wanted = CLIENT_KEYS + APP_KEYS.get(kind, ())
+    wanted = CLIENT_KEYS + APP_KEYS.get(kind, ()) + (TOPIC_KEY,)
     conf = {k: v for k, v in raw.items() if k in wanted and v != ""}
     if "bootstrap.servers" not in conf:
         raise SystemExit("%s: no bootstrap.servers" % path)

@@ -25,7 +25,7 @@ import sys
 from confluent_kafka import Consumer, KafkaError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import FORMATS, Stop, epoch_ms, read_config, settings_line  # noqa: E402
+from common import FORMATS, Stop, epoch_ms, read_config, settings_line, topics_of  # noqa: E402
 
 
 def main(argv=None):
@@ -33,13 +33,14 @@ def main(argv=None):
     ap.add_argument("--config", required=True)
     ap.add_argument("--config-format", default="properties", choices=FORMATS)
     ap.add_argument("--group", required=True)
-    ap.add_argument("--topic", required=True, action="append", help="topic to consume (repeatable)")
+    ap.add_argument("--topic", action="append", help="topic to consume (repeatable; app.topic in the configuration file wins)")
     ap.add_argument("--ledger", required=True)
     ap.add_argument("--offset-reset", default="latest", choices=("latest", "earliest", "error"))
     args = ap.parse_args(argv)
 
     stop = Stop()
     conf = read_config(args.config, args.config_format, "consumer")
+    args.topic = topics_of(conf, args.topic)
     servers = conf["bootstrap.servers"]
     settings = dict({"isolation.level": "read_committed", "client.id": "demo-consumer"}, **conf)  # the file's win
     settings.update({"group.id": args.group, "enable.auto.commit": "false", "auto.offset.reset": args.offset_reset,

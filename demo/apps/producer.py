@@ -28,14 +28,14 @@ import time
 from confluent_kafka import Producer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import FORMATS, Stop, epoch_ms, read_config, read_ledger, settings_line  # noqa: E402
+from common import FORMATS, Stop, epoch_ms, read_config, read_ledger, settings_line, topics_of  # noqa: E402
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     ap.add_argument("--config", required=True, help="client configuration file (bootstrap.servers, security, sasl)")
     ap.add_argument("--config-format", default="properties", choices=FORMATS)
-    ap.add_argument("--topic", required=True)
+    ap.add_argument("--topic", help="topic to write to (app.topic in the configuration file wins)")
     ap.add_argument("--id", required=True, help="producer id, part of every key and ledger line")
     ap.add_argument("--ledger", required=True)
     ap.add_argument("--rate", type=float, default=50.0, help="messages per second (default 50)")
@@ -47,6 +47,7 @@ def main(argv=None):
 
     stop = Stop()
     conf = read_config(args.config, args.config_format, "producer")
+    args.topic = topics_of(conf, [args.topic] if args.topic else [])[0]
     servers = conf["bootstrap.servers"]
     done = [int(f[1]) for f in read_ledger(args.ledger) if f and f[0] == args.id]
     seq = max(done) + 1 if done else 0

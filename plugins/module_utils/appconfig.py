@@ -27,6 +27,7 @@ import copy
 import json
 import re
 
+from ansible_collections.kafkaops.migration.plugins.module_utils import alibaba
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import (
     SECRET_KEYS,
     KafkaOpsError,
@@ -1206,13 +1207,50 @@ def _last(values):
     return values[-1] if values else None
 
 
+def topic_names_for(cluster, rename=None, rename_rule="underscore"):
+    """The :class:`alibaba.TopicNames` of the target ``cluster`` (a cluster dict): the one naming rule of every step.
+
+    The name rule comes from the cluster's options (``api: alibaba`` and its ``alibaba.name_rule``), never from
+    the service: this runs on application hosts, which need neither the SDK nor a route to the API.
+    """
+    name_rule = None
+    if (cluster or {}).get("api") == "alibaba":
+        name_rule = ((cluster or {}).get("alibaba") or {}).get("name_rule") or "strict"
+    try:
+        return alibaba.TopicNames(alibaba.validate_rename(rename), rename_rule or "underscore", name_rule)
+    except (alibaba.AlibabaError, ValueError) as exc:
+        raise KafkaOpsError("invalid options: %s" % getattr(exc, "msg", exc))
+
+
+def rename_topic_value(value, names):
+    """``value`` (a topic name or a comma-separated list) with each name the target's; raises on an ambiguous name.
+
+    A name that is already a target name of the rename map (a file switched before) is kept, so the edit is
+    idempotent; a name that is both a source and a target of the map cannot be told apart and fails.
+    """
+    targets = set(names.rename.values())
+    out = []
+    for raw in value.split(","):
+        name = raw.strip()
+        if not name:
+            continue
+        if name in targets and name in names.rename:
+            raise KafkaOpsError("topic %r is both a source and a target name of the rename map: cannot tell whether this "
+                                "file was switched already; give the map without chains" % name)
+        out.append(name if name in targets else names.target(name))
+    return ",".join(out)
+
+
 def plan(text, fmt, dialect, cluster, truststore=None, keystore=None, settings=None, keys=None, prefix=None,
-         require=("bootstrap.servers",), remove_unused=True, new_file=False):
+         require=("bootstrap.servers",), remove_unused=True, new_file=False, topic_keys=None, rename=None,
+         rename_rule="underscore"):
     """Compute the edit of one file. ``text`` is its content ('' for a new file).
 
     Returns a dict: ``text`` (the new content), ``changed``, ``before``/``after`` (masked values of the
     managed keys), ``bootstrap_before``/``bootstrap_after``, ``added``/``updated``/``removed``,
-    ``secret`` (the new content holds a secret), ``diff_before``/``diff_after``, ``warnings``.
+    ``secret`` (the new content holds a secret), ``diff_before``/``diff_after``, ``warnings``, and
+    ``topic_names`` (``{name in the file: name written}`` of the ``topic_keys``' topics, through the rename map
+    and the target's name rule: :func:`topic_names_for`).
     Raises :class:`KafkaOpsError` on bad input or when the result does not read back as intended.
     """
     if fmt not in EDITORS:
@@ -1224,8 +1262,13 @@ def plan(text, fmt, dialect, cluster, truststore=None, keystore=None, settings=N
         if k not in managed:
             warnings.append("keys.%s is not a key this module manages (ignored)" % k)
     require = [str(k) for k in (require or [])]
+    topic_keys = [str(k) for k in (topic_keys or [])]
+    clash = [k for k in topic_keys if k in managed]
+    if clash:
+        raise KafkaOpsError("topic_keys: %s are Kafka client keys, not keys naming topics" % ", ".join(clash))
+    topic_rule = topic_names_for(cluster, rename, rename_rule)
     names = {}
-    for k in managed + [r for r in require if r not in managed]:
+    for k in managed + [r for r in require if r not in managed] + topic_keys:
         names[k] = key_names(fmt, dialect, k, keys, prefix)
 
     editor = EDITORS[fmt](text, names)
@@ -1237,8 +1280,25 @@ def plan(text, fmt, dialect, cluster, truststore=None, keystore=None, settings=N
             raise KafkaOpsError("the keys to change are not there: %s not found in the file (format %s, looked for %s)"
                                 % (", ".join(missing), fmt,
                                    "; ".join(_show_names(fmt, names[k]) for k in missing)))
-    diff_before = managed_lines(editor, managed)
+    shown = managed + topic_keys
+    diff_before = managed_lines(editor, shown)
     added, updated, removed = [], [], []
+    topic_names, topic_before, topic_desired = {}, {}, {}
+    for key in topic_keys:
+        cur = editor.values(key)
+        if not cur:
+            if new_file:
+                continue
+            raise KafkaOpsError("topic_keys: %s not found in the file (format %s, looked for %s); nothing written"
+                                % (key, fmt, _show_names(fmt, names[key])))
+        topic_before[key] = _last(cur)
+        value = rename_topic_value(_last(cur), topic_rule)
+        for old, new in zip(_last(cur).split(","), value.split(",")):
+            topic_names[old.strip()] = new
+        topic_desired[key] = value
+        if any(v != value for v in cur):
+            editor.set(key, value)
+            updated.append(key)
     for key, value in desired.items():
         cur = before_values.get(key)
         if not cur:
@@ -1261,6 +1321,10 @@ def plan(text, fmt, dialect, cluster, truststore=None, keystore=None, settings=N
         if not got or any(v != to_text(value) for v in got):
             raise KafkaOpsError("%s: the edited file does not read back %s as intended; nothing written "
                                 "(the editor cannot handle this file's layout)" % (fmt, key))
+    for key, value in topic_desired.items():
+        got = check.values(key)
+        if not got or any(v != value for v in got):
+            raise KafkaOpsError("%s: the edited file does not read back %s as intended; nothing written" % (fmt, key))
     for key in removed:
         if check.values(key):
             raise KafkaOpsError("%s: %s is still in the edited file; nothing written" % (fmt, key))
@@ -1276,6 +1340,8 @@ def plan(text, fmt, dialect, cluster, truststore=None, keystore=None, settings=N
     after_values = dict((k, check.values(k)) for k in managed)
     before = dict((k, mask(k, _last(v))) for k, v in before_values.items() if v)
     after = dict((k, mask(k, _last(v))) for k, v in after_values.items() if v)
+    before.update(topic_before)
+    after.update(topic_desired)
     secret = any(holds_secret(k) and _last(v) not in (None, "") for k, v in after_values.items() if v)
     return dict(
         text=new_text,
@@ -1289,8 +1355,9 @@ def plan(text, fmt, dialect, cluster, truststore=None, keystore=None, settings=N
         removed=removed,
         secret=secret,
         diff_before=diff_before,
-        diff_after=managed_lines(check, managed),
+        diff_after=managed_lines(check, shown),
         warnings=warnings,
+        topic_names=topic_names,
     )
 
 

@@ -161,6 +161,33 @@ options:
       - Keep a copy of the file, with a time stamp in its name, before changing it.
     type: bool
     default: true
+  topic_keys:
+    description:
+      - Keys of the file that name the topics the application reads or writes (a topic name or a comma-separated
+        list), for example C(app.topic). They are named in the file the way O(settings) keys are (O(keys), O(prefix)).
+      - Each topic becomes its name on O(cluster) by the rule every step uses - the O(rename) map first, then, for a
+        cluster with O(cluster.api=alibaba), O(rename_rule) for names its name rule refuses (C(demo.orders) becomes
+        C(demo_orders)) - so the application uses the topics M(kafkaops.migration.kafka_topic_sync) created.
+      - A key not in the file fails the task (a guard against editing the wrong file), except in a new file.
+        A name that is already a target name of O(rename) is kept (the edit is idempotent); a name that is both a
+        source and a target of the map fails.
+    type: list
+    elements: str
+    default: []
+  rename:
+    description:
+      - Source topic -> target topic, applied to the topics of O(topic_keys). Give the same map as to
+        M(kafkaops.migration.kafka_topic_sync) and M(kafkaops.migration.kafka_group_sync) (the roles do).
+    type: dict
+    default: {}
+  rename_rule:
+    description:
+      - What happens to a topic of O(topic_keys) that O(rename) does not name and the cluster refuses (only a
+        cluster with O(cluster.api=alibaba) refuses names) - V(underscore) replaces each refused character by C(_),
+        V(refuse) keeps the name (topic sync has refused such a topic before any application moves).
+    type: str
+    choices: [underscore, refuse]
+    default: underscore
   mode:
     description:
       - Mode of the file, as for M(ansible.builtin.file).
@@ -193,6 +220,14 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Point an application at an Alibaba Cloud instance, with the topics it names renamed as topic sync did
+  kafkaops.migration.kafka_client_config:
+    path: /etc/billing/kafka.properties
+    dialect: librdkafka
+    cluster: "{{ kafka_target }}"            # api: alibaba, name_rule strict: demo.orders becomes demo_orders
+    topic_keys: [app.topic]
+    rename: {legacy.audit: audit-v2}          # the same map as kafka_topic_sync's
+
 - name: Point a Spring Boot application at the new cluster (application.yml)
   kafkaops.migration.kafka_client_config:
     path: /opt/billing/config/application.yml
@@ -317,6 +352,12 @@ mode_tightened:
   returned: always
   type: bool
   sample: false
+topic_names:
+  description: For the topics of O(topic_keys), the name found in the file -> the name written (the same when it
+    stays). Use it to prove the application on the cluster's topics.
+  returned: always
+  type: dict
+  sample: {"demo.orders": "demo_orders"}
 """
 
 import os
@@ -357,6 +398,9 @@ def argument_spec():
         remove_unused=dict(type="bool", default=True),
         backup=dict(type="bool", default=True),
         mode=dict(type="raw"),
+        topic_keys=dict(type="list", elements="str", default=[], no_log=False),
+        rename=dict(type="dict", default={}),
+        rename_rule=dict(type="str", default="underscore", choices=["underscore", "refuse"]),
     )
     return spec
 
@@ -402,7 +446,8 @@ def main():
     try:
         result = plan("" if new_file else text, p["format"], p["dialect"], p["cluster"], truststore=p["truststore"],
                       keystore=p["keystore"], settings=p["settings"], keys=p["keys"], prefix=p["prefix"],
-                      require=p["require"], remove_unused=p["remove_unused"], new_file=new_file)
+                      require=p["require"], remove_unused=p["remove_unused"], new_file=new_file,
+                      topic_keys=p["topic_keys"], rename=p["rename"], rename_rule=p["rename_rule"])
     except KafkaOpsError as exc:
         module.fail_json(msg=exc.msg, path=path, changed=False)
     for warning in result["warnings"]:
@@ -441,6 +486,7 @@ def main():
         updated=result["updated"],
         removed=result["removed"],
         mode_tightened=mode_tightened,
+        topic_names=result["topic_names"],
     )
     if module._diff:
         out["diff"] = dict(before=result["diff_before"], after=result["diff_after"],

@@ -552,3 +552,39 @@ def test_parse_errors_do_not_quote_the_file():
     with pytest.raises(KafkaOpsError) as exc:
         run("kafka:\n  sasl.password: [topsecret\n", "yaml", "librdkafka", PLAINTEXT)
     assert "topsecret" not in exc.value.msg and "line" in exc.value.msg
+
+
+# -- topics the application names (topic_keys): the one naming rule of every step -------------------
+ALIBABA = dict(PLAINTEXT, api="alibaba", alibaba=dict(region_id="cn-hangzhou", instance_id="alikafka-1"))
+
+
+def test_topic_keys_follow_the_alibaba_name_rule_and_the_rename_map():
+    text = "# billing\nbootstrap.servers=old:9092\napp.topic=demo.orders,legacy.audit , plain-topic\nacks=all\n"
+    result = run(text, "properties", "librdkafka", ALIBABA, topic_keys=["app.topic"], rename={"legacy.audit": "audit-v2"})
+    assert result["topic_names"] == {"demo.orders": "demo_orders", "legacy.audit": "audit-v2", "plain-topic": "plain-topic"}
+    assert "app.topic=demo_orders,audit-v2,plain-topic\n" in result["text"]
+    assert set(result["updated"]) == {"app.topic", "bootstrap.servers"}
+    assert result["text"].startswith("# billing\n") and result["text"].endswith("acks=all\n")
+    assert "app.topic=demo.orders" in result["diff_before"] and "app.topic=demo_orders" in result["diff_after"]
+    # the switched file switched again: nothing changes (already target names)
+    again = run(result["text"], "properties", "librdkafka", ALIBABA, topic_keys=["app.topic"], rename={"legacy.audit": "audit-v2"})
+    assert again["changed"] is False and again["topic_names"]["audit-v2"] == "audit-v2"
+    # dotted name rule: '.' is accepted, only the map renames
+    dotted = dict(ALIBABA, alibaba=dict(ALIBABA["alibaba"], name_rule="dotted"))
+    assert run(text, "properties", "librdkafka", dotted, topic_keys=["app.topic"])["topic_names"]["demo.orders"] == "demo.orders"
+    # a Kafka target keeps every name but the map's
+    kafka = run(text, "properties", "librdkafka", PLAINTEXT, topic_keys=["app.topic"], rename={"legacy.audit": "audit-v2"})
+    assert kafka["topic_names"] == {"demo.orders": "demo.orders", "legacy.audit": "audit-v2", "plain-topic": "plain-topic"}
+
+
+def test_topic_keys_in_an_env_file_and_bad_input():
+    text = "KAFKA_BOOTSTRAP_SERVERS=old:9092\nKAFKA_APP_TOPIC=demo.orders\n"
+    result = run(text, "env", "librdkafka", ALIBABA, topic_keys=["app.topic"])
+    assert "KAFKA_APP_TOPIC=demo_orders\n" in result["text"]
+    with pytest.raises(KafkaOpsError, match="topic_keys: app.topic not found in the file"):
+        run("bootstrap.servers=old:9092\n", "properties", "librdkafka", ALIBABA, topic_keys=["app.topic"])
+    with pytest.raises(KafkaOpsError, match="Kafka client keys"):
+        run(text, "env", "librdkafka", ALIBABA, topic_keys=["bootstrap.servers"])
+    with pytest.raises(KafkaOpsError, match="both a source and a target"):
+        run("bootstrap.servers=x:1\napp.topic=b\n", "properties", "librdkafka", PLAINTEXT, topic_keys=["app.topic"],
+            rename={"a": "b", "b": "c"})
