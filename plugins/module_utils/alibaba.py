@@ -60,6 +60,7 @@ except ImportError:
 
 APIS = ("kafka", "alibaba")
 NAME_RULES = ("strict", "dotted")
+DEFAULT_NAME_RULE = "strict"
 STORAGES = ("cloud", "local")
 
 # The target dict's ``alibaba`` suboptions (documented in doc_fragments/connection.py).
@@ -154,6 +155,15 @@ class TopicNames:
         self.name_rule = name_rule
         self.prefix, self.suffix = prefix or "", suffix or ""
 
+    @classmethod
+    def of(cls, target=None, rename=None, rule="underscore", prefix="", suffix=""):
+        """The names of every step for ``target`` (:func:`name_rule_of`): ``rename`` validated
+        (:func:`validate_rename`), ``rule`` checked; bad input raises :class:`AlibabaError`."""
+        try:
+            return cls(validate_rename(rename), rule or "underscore", name_rule_of(target), prefix, suffix)
+        except ValueError as exc:
+            raise AlibabaError(str(exc))
+
     @property
     def active(self):
         return bool(self.rename) or self.name_rule is not None
@@ -202,6 +212,20 @@ class TopicNames:
             elif t != n and t in every and self.target(t) == t:
                 out[n] = "target topic %r is the name of another source topic: give %r another name in the rename map" % (t, n)
         return out
+
+
+def name_rule_of(target):
+    """The name rule of a target that refuses some Kafka topic names (``api: alibaba``), else None.
+
+    ``target``: an :class:`admin.ClusterView`, a :class:`connection.Cluster`, a cluster options dict or
+    None. Read from the options (``alibaba.name_rule``, default strict), never from the service, so it
+    needs neither the SDK nor a route to the API (application hosts call it too).
+    """
+    cluster = getattr(target, "cluster", target)
+    options = getattr(cluster, "params", cluster) or {}
+    if (options.get("api") or "kafka") != "alibaba":
+        return None
+    return (options.get("alibaba") or {}).get("name_rule") or DEFAULT_NAME_RULE
 
 
 def validate_rename(rename):
@@ -275,7 +299,7 @@ class AlibabaApi:
             raise AlibabaError("%s: alibaba.region_id is required" % name)
         self.instance_id = self.options.get("instance_id")
         self.deadline = deadline or Deadline(None)
-        self.name_rule = self.options.get("name_rule") or "strict"
+        self.name_rule = self.options.get("name_rule") or DEFAULT_NAME_RULE
         self.storage = self.options.get("topic_storage") or "cloud"
         rate = self.options.get("rate_limit")
         rate = 1.0 if rate is None else float(rate)

@@ -1207,23 +1207,9 @@ def _last(values):
     return values[-1] if values else None
 
 
-def topic_names_for(cluster, rename=None, rename_rule="underscore"):
-    """The :class:`alibaba.TopicNames` of the target ``cluster`` (a cluster dict): the one naming rule of every step.
-
-    The name rule comes from the cluster's options (``api: alibaba`` and its ``alibaba.name_rule``), never from
-    the service: this runs on application hosts, which need neither the SDK nor a route to the API.
-    """
-    name_rule = None
-    if (cluster or {}).get("api") == "alibaba":
-        name_rule = ((cluster or {}).get("alibaba") or {}).get("name_rule") or "strict"
-    try:
-        return alibaba.TopicNames(alibaba.validate_rename(rename), rename_rule or "underscore", name_rule)
-    except (alibaba.AlibabaError, ValueError) as exc:
-        raise KafkaOpsError("invalid options: %s" % getattr(exc, "msg", exc))
-
-
 def rename_topic_value(value, names):
-    """``value`` (a topic name or a comma-separated list) with each name the target's; raises on an ambiguous name.
+    """``[(name, target name)]`` of ``value`` (a topic name or a comma-separated list, empty items dropped);
+    raises on an ambiguous name.
 
     A name that is already a target name of the rename map (a file switched before) is kept, so the edit is
     idempotent; a name that is both a source and a target of the map cannot be told apart and fails.
@@ -1237,8 +1223,8 @@ def rename_topic_value(value, names):
         if name in targets and name in names.rename:
             raise KafkaOpsError("topic %r is both a source and a target name of the rename map: cannot tell whether this "
                                 "file was switched already; give the map without chains" % name)
-        out.append(name if name in targets else names.target(name))
-    return ",".join(out)
+        out.append((name, name if name in targets else names.target(name)))
+    return out
 
 
 def plan(text, fmt, dialect, cluster, truststore=None, keystore=None, settings=None, keys=None, prefix=None,
@@ -1250,7 +1236,7 @@ def plan(text, fmt, dialect, cluster, truststore=None, keystore=None, settings=N
     managed keys), ``bootstrap_before``/``bootstrap_after``, ``added``/``updated``/``removed``,
     ``secret`` (the new content holds a secret), ``diff_before``/``diff_after``, ``warnings``, and
     ``topic_names`` (``{name in the file: name written}`` of the ``topic_keys``' topics, through the rename map
-    and the target's name rule: :func:`topic_names_for`).
+    and the target's name rule: :meth:`alibaba.TopicNames.of`).
     Raises :class:`KafkaOpsError` on bad input or when the result does not read back as intended.
     """
     if fmt not in EDITORS:
@@ -1266,7 +1252,8 @@ def plan(text, fmt, dialect, cluster, truststore=None, keystore=None, settings=N
     clash = [k for k in topic_keys if k in managed]
     if clash:
         raise KafkaOpsError("topic_keys: %s are Kafka client keys, not keys naming topics" % ", ".join(clash))
-    topic_rule = topic_names_for(cluster, rename, rename_rule)
+    # the one naming rule of every step; the name rule from the cluster's options (no SDK on app hosts)
+    topic_rule = alibaba.TopicNames.of(cluster, rename, rename_rule)
     names = {}
     for k in managed + [r for r in require if r not in managed] + topic_keys:
         names[k] = key_names(fmt, dialect, k, keys, prefix)
@@ -1292,10 +1279,9 @@ def plan(text, fmt, dialect, cluster, truststore=None, keystore=None, settings=N
             raise KafkaOpsError("topic_keys: %s not found in the file (format %s, looked for %s); nothing written"
                                 % (key, fmt, _show_names(fmt, names[key])))
         topic_before[key] = _last(cur)
-        value = rename_topic_value(_last(cur), topic_rule)
-        for old, new in zip(_last(cur).split(","), value.split(",")):
-            topic_names[old.strip()] = new
-        topic_desired[key] = value
+        pairs = rename_topic_value(_last(cur), topic_rule)
+        topic_names.update(pairs)
+        value = topic_desired[key] = ",".join(new for dummy, new in pairs)
         if any(v != value for v in cur):
             editor.set(key, value)
             updated.append(key)
@@ -1316,15 +1302,11 @@ def plan(text, fmt, dialect, cluster, truststore=None, keystore=None, settings=N
 
     # read the result back: it must hold exactly what was intended
     check = EDITORS[fmt](new_text, names)
-    for key, value in desired.items():
+    for key, value in list(desired.items()) + list(topic_desired.items()):
         got = check.values(key)
         if not got or any(v != to_text(value) for v in got):
             raise KafkaOpsError("%s: the edited file does not read back %s as intended; nothing written "
                                 "(the editor cannot handle this file's layout)" % (fmt, key))
-    for key, value in topic_desired.items():
-        got = check.values(key)
-        if not got or any(v != value for v in got):
-            raise KafkaOpsError("%s: the edited file does not read back %s as intended; nothing written" % (fmt, key))
     for key in removed:
         if check.values(key):
             raise KafkaOpsError("%s: %s is still in the edited file; nothing written" % (fmt, key))

@@ -629,10 +629,9 @@ def sync_groups(source, target, params, check_mode=False):
     # default rule where the target refuses a name), so that offsets land on the topic topic sync made.
     on_alibaba = getattr(target.cluster, "api", "kafka") == "alibaba"
     try:
-        topic_names = alibaba.TopicNames(alibaba.validate_rename(params.get("rename")), params.get("rename_rule") or "underscore",
-                                         target.cluster.alibaba.name_rule if on_alibaba else None)
-    except (alibaba.AlibabaError, ValueError) as exc:
-        raise KafkaOpsError("invalid options: %s" % getattr(exc, "msg", exc))
+        topic_names = alibaba.TopicNames.of(target, params.get("rename"), params.get("rename_rule"))
+    except alibaba.AlibabaError as exc:
+        raise KafkaOpsError("invalid options: %s" % exc.msg)
     group_plan = aligroups.GroupPlan(target.cluster.alibaba, names).read() if on_alibaba else None
 
     # 1. read: source commits (stable: transactional commits settled), group states on both sides,

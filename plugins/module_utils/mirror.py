@@ -61,15 +61,13 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
     internal_kind,
     retriable,
     settled_metadata,
-    target_topic_name,
     view_of,
 )
 from ansible_collections.kafkaops.migration.plugins.module_utils.alibaba import (
     RENAME_RULES,
-    AlibabaError,
     TopicNames,
     name_problem,
-    validate_rename,
+    name_rule_of,
 )
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import (
     HAS_CONFLUENT_KAFKA,
@@ -218,16 +216,9 @@ def check_rename(params):
     must be a legal Kafka topic name and neither an internal topic nor the offset map. Entries for
     topics this run does not select are allowed (the same map is given to every step).
     """
-    rule = params.get("rename_rule") or "underscore"
-    if rule not in RENAME_RULES:
-        raise KafkaOpsError("rename_rule must be one of %s, got %r" % (", ".join(RENAME_RULES), rule))
-    try:
-        rename = validate_rename(params.get("rename"))
-    except AlibabaError as exc:
-        raise KafkaOpsError(exc.msg)
-    prefix, suffix = params.get("target_prefix") or "", params.get("target_suffix") or ""
-    for source in sorted(rename, key=str):
-        tname = target_topic_name(rename[source], prefix, suffix)
+    names = topic_names(params)
+    for source in sorted(names.rename, key=str):
+        tname = names.target(source)
         why = topic_name_problem(tname)
         if why:
             raise KafkaOpsError("rename: the target topic %r of %r is not a legal Kafka topic name: %s" % (tname, source, why))
@@ -235,28 +226,14 @@ def check_rename(params):
         if kind is not None or tname == params.get("offset_map_topic"):
             raise KafkaOpsError("rename: the target topic %r of %r is an internal topic (%s); give it another name"
                                 % (tname, source, kind or "this copy's offset map"))
-    return rename
-
-
-def target_name_rule(target):
-    """The target's name rule (``target.cluster.alibaba.name_rule``) when it refuses some Kafka names
-    (``api: alibaba``), else None. ``target``: an :class:`admin.ClusterView`, a :class:`connection.Cluster` or None."""
-    cluster = getattr(target, "cluster", target)
-    if cluster is None or getattr(cluster, "api", "kafka") != "alibaba":
-        return None
-    return cluster.alibaba.name_rule
+    return names.rename
 
 
 def topic_names(params, target=None):
     """The run's :class:`alibaba.TopicNames`: ``rename`` first, then (a target with ``api: alibaba``)
     ``rename_rule`` for the names its name rule refuses, then ``target_prefix`` / ``target_suffix``."""
-    try:
-        return TopicNames(validate_rename(params.get("rename")), params.get("rename_rule") or "underscore",
-                          target_name_rule(target), params.get("target_prefix") or "", params.get("target_suffix") or "")
-    except AlibabaError as exc:
-        raise KafkaOpsError(exc.msg)
-    except ValueError as exc:
-        raise KafkaOpsError(str(exc))
+    return TopicNames.of(target, params.get("rename"), params.get("rename_rule"),
+                         params.get("target_prefix") or "", params.get("target_suffix") or "")
 
 
 def target_names(params, topics, target=None):
@@ -277,10 +254,9 @@ def mirrormaker2_problem(params, target_options=None):
         raise KafkaOpsError("target_prefix / target_suffix are supported by engine builtin only %s" % tail)
     if params.get("rename"):
         raise KafkaOpsError("rename is supported by engine builtin only %s" % tail)
-    target_options = target_options or {}
-    if (target_options.get("api") or "kafka") != "alibaba":
+    rule = name_rule_of(target_options)
+    if rule is None:
         return
-    rule = (target_options.get("alibaba") or {}).get("name_rule") or "strict"
     invalid = dict((t, name_problem(t, rule)) for t in params.get("topics") or [])
     invalid = dict((t, why) for t, why in invalid.items() if why)
     if invalid:

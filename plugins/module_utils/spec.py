@@ -1098,7 +1098,7 @@ def preflight(target, source_spec, apps, limits, limits_source, needs=None, rena
     names_result, name_problems, target_names, instance = None, [], None, None
     if getattr(cluster, "api", "kafka") == "alibaba":
         api = cluster.alibaba
-        topic_names = ali.TopicNames(ali.validate_rename(rename), rename_rule or "underscore", api.name_rule)
+        topic_names = ali.TopicNames.of(cluster, rename, rename_rule)
         every = source_topic_names(source) if source is not None else [t["name"] for t in source_spec.get("topics", [])]
         selected = [t["name"] for t in apps]
         names_result, name_problems = name_checks(selected, migrating_groups(source_spec.get("groups")), topic_names, every)

@@ -581,6 +581,9 @@ def test_topic_keys_in_an_env_file_and_bad_input():
     text = "KAFKA_BOOTSTRAP_SERVERS=old:9092\nKAFKA_APP_TOPIC=demo.orders\n"
     result = run(text, "env", "librdkafka", ALIBABA, topic_keys=["app.topic"])
     assert "KAFKA_APP_TOPIC=demo_orders\n" in result["text"]
+    # empty items of a list are dropped, each name keeps its own target name
+    gaps = run("bootstrap.servers=x:1\napp.topic=a.b,,c.d\n", "properties", "librdkafka", ALIBABA, topic_keys=["app.topic"])
+    assert gaps["topic_names"] == {"a.b": "a_b", "c.d": "c_d"} and "app.topic=a_b,c_d\n" in gaps["text"]
     with pytest.raises(KafkaOpsError, match="topic_keys: app.topic not found in the file"):
         run("bootstrap.servers=old:9092\n", "properties", "librdkafka", ALIBABA, topic_keys=["app.topic"])
     with pytest.raises(KafkaOpsError, match="Kafka client keys"):

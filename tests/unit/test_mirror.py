@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from ansible_collections.kafkaops.migration.plugins.module_utils import alibaba
 from ansible_collections.kafkaops.migration.plugins.module_utils import mirror as m
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import OffsetMap, progress_record
@@ -439,12 +440,12 @@ def test_a_kafka_target_keeps_every_name_the_map_does_not_cover():
     assert names.name_rule is None
     assert m.target_names(p, ["orders.v1"]) == {"orders.v1": "orders.v1"}
     assert names.problems(["orders.v1"], ["orders.v1"]) == {}
-    assert m.target_name_rule(None) is None
+    assert alibaba.name_rule_of(None) is None
 
 
 def test_an_alibaba_target_renames_refused_characters_by_the_default_rule():
     target = _alibaba_target("strict")
-    assert m.target_name_rule(target) == "strict"
+    assert alibaba.name_rule_of(target) == "strict"
     p = m.params_with_defaults({"topics": ["a"], "rename": {"audit.log": "audit-log"}})
     names = m.topic_names(p, target)
     assert m.target_names(p, ["orders.v1", "payments", "audit.log"], target) == {
