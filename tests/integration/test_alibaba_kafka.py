@@ -9,8 +9,8 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
-import alibaba_emulator
 from ansible_collections.kafkaops.migration.plugins.modules import kafka_group_sync, kafka_topic_sync
+from tests.utils.alibaba import alibaba_target, running_emulator
 from tests.utils.modules import FailJson, run_module
 from tests.utils.wait import wait_committed, wait_topics_on_every_broker
 
@@ -22,19 +22,12 @@ AK, SECRET = "LTAI-test-key", "test-secret-%s" % "x" * 8
 
 @pytest.fixture(scope="module")
 def emulator(clusters):
-    emu = alibaba_emulator.AlikafkaEmulator(backing=clusters["target"], access_keys={AK: SECRET},
-                                            qps={"CreateTopic": 5.0, "default": 50.0})
-    emu.add_instance(instance_id=INSTANCE, topic_num_limit=5000)
-    emu.start()
-    yield emu
-    emu.stop()
+    with running_emulator(clusters, INSTANCE, AK, SECRET, qps={"CreateTopic": 5.0, "default": 50.0}) as emu:
+        yield emu
 
 
 def target_of(clusters, emu, **alibaba):
-    opts = dict(region_id="cn-hangzhou", instance_id=INSTANCE, endpoint=emu.endpoint, protocol="http",
-                access_key_id=AK, access_key_secret=SECRET, rate_limit=5.0)
-    opts.update(alibaba)
-    return dict(clusters.target, api="alibaba", alibaba=opts)
+    return alibaba_target(clusters, emu, INSTANCE, AK, SECRET, 5.0, **alibaba)
 
 
 def make_source_topics(clusters, specs):

@@ -12,10 +12,10 @@ import re
 import pytest
 from confluent_kafka.admin import AdminClient
 
-import alibaba_emulator
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import Cluster
 from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import load_from_topic
 from ansible_collections.kafkaops.migration.plugins.modules import kafka_mirror, kafka_topic_sync
+from tests.utils.alibaba import alibaba_target, running_emulator
 from tests.integration.test_mirror_kafka import Topics, produce, read_side, recent_ms, strip
 from tests.utils.modules import FailJson, run_module
 from tests.utils.wait import wait_topics_on_every_broker
@@ -35,19 +35,12 @@ def topics(clusters):
 
 @pytest.fixture(scope="module")
 def emulator(clusters):
-    emu = alibaba_emulator.AlikafkaEmulator(backing=clusters["target"], access_keys={AK: SECRET},
-                                            qps={"CreateTopic": 5.0, "default": 50.0})
-    emu.add_instance(instance_id=INSTANCE, topic_num_limit=5000)
-    emu.start()
-    yield emu
-    emu.stop()
+    with running_emulator(clusters, INSTANCE, AK, SECRET, qps={"CreateTopic": 5.0, "default": 50.0}) as emu:
+        yield emu
 
 
 def target_of(clusters, emu, **alibaba):
-    opts = dict(region_id="cn-hangzhou", instance_id=INSTANCE, endpoint=emu.endpoint, protocol="http",
-                access_key_id=AK, access_key_secret=SECRET, rate_limit=5.0)
-    opts.update(alibaba)
-    return dict(clusters.target, api="alibaba", alibaba=opts)
+    return alibaba_target(clusters, emu, INSTANCE, AK, SECRET, 5.0, **alibaba)
 
 
 def keyed_records(partitions, per_partition, tag):

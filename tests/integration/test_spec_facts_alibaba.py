@@ -12,8 +12,8 @@ import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-import alibaba_emulator
 from ansible_collections.kafkaops.migration.plugins.modules import kafka_spec_facts
+from tests.utils.alibaba import alibaba_target, running_emulator
 from tests.utils.modules import FailJson, run_module
 from tests.utils.wait import wait_committed, wait_topics_on_every_broker, wait_until
 
@@ -26,18 +26,12 @@ WRITES = ("Create", "Modify", "Start", "Delete", "Update")
 
 @pytest.fixture(scope="module")
 def emulator(clusters):
-    emu = alibaba_emulator.AlikafkaEmulator(backing=clusters["target"], access_keys={AK: SECRET}, qps={"default": 50.0})
-    emu.add_instance(instance_id=INSTANCE, topic_num_limit=5000)
-    emu.start()
-    yield emu
-    emu.stop()
+    with running_emulator(clusters, INSTANCE, AK, SECRET) as emu:
+        yield emu
 
 
 def target_of(clusters, emu, **alibaba):
-    opts = dict(region_id="cn-hangzhou", instance_id=INSTANCE, endpoint=emu.endpoint, protocol="http",
-                access_key_id=AK, access_key_secret=SECRET, rate_limit=20.0)
-    opts.update(alibaba)
-    return dict(clusters.target, api="alibaba", alibaba=opts)
+    return alibaba_target(clusters, emu, INSTANCE, AK, SECRET, 20.0, **alibaba)
 
 
 class Made:
