@@ -59,7 +59,7 @@ INTERNAL_TOPIC_RULES = (
     (r".*\.checkpoints\.internal", "MirrorMaker 2"),
     (r"(.*\.)?heartbeats", "MirrorMaker 2"),
     (r"connect-(cluster-)?(configs|offsets|status)", "Kafka Connect"),
-    (r"kafkaops\.mirror\.offsets", "kafkaops.migration offset map (the copy's progress)"),
+    (r"kafkaops(\.mirror\.|_mirror_)offsets", "kafkaops.migration offset map (the copy's progress)"),
 )
 INTERNAL_TOPIC_PATTERNS = [p for p, _kind in INTERNAL_TOPIC_RULES]
 _INTERNAL_RULES = [(re.compile(p), kind) for p, kind in INTERNAL_TOPIC_RULES]

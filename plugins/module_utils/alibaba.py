@@ -44,6 +44,7 @@ import threading
 import time
 import traceback
 
+from ansible_collections.kafkaops.migration.plugins.module_utils import offsetmap
 from ansible_collections.kafkaops.migration.plugins.module_utils.errors import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
 
@@ -226,6 +227,14 @@ def name_rule_of(target):
     if (options.get("api") or "kafka") != "alibaba":
         return None
     return (options.get("alibaba") or {}).get("name_rule") or DEFAULT_NAME_RULE
+
+
+def map_topic_for(target, given=None):
+    """The offset map's topic on ``target``: ``given``, else the default, ``kafkaops.mirror.offsets`` or, on a
+    target of ``api: alibaba`` (which refuses '.'), ``kafkaops_mirror_offsets``."""
+    if given:
+        return given
+    return offsetmap.ALIBABA_TOPIC if name_rule_of(target) else offsetmap.DEFAULT_TOPIC
 
 
 def validate_rename(rename):
@@ -430,21 +439,25 @@ class AlibabaApi:
         return self.call("start_instance", req, retry_safe=False)
 
     # -- topics ----------------------------------------------------------------------------------
-    def topics(self):
-        """``{topic: TopicVO dict}`` of the instance, all pages."""
+    def pages(self, action, make_request, list_key, item_key, id_key):
+        """``{id: item}`` over every page of a list call (``make_request(page)`` builds page ``page``'s request)."""
         out = {}
         page = 1
         while True:
-            req = ali_models.GetTopicListRequest(instance_id=self.instance_id, region_id=self.region,
-                                                 current_page=str(page), page_size=str(PAGE_SIZE))
-            body = self.call("get_topic_list", req)
-            items = ((body.get("TopicList") or {}).get("TopicVO")) or []
-            for t in items:
-                out[t["Topic"]] = t
+            body = self.call(action, make_request(page))
+            items = ((body.get(list_key) or {}).get(item_key)) or []
+            for item in items:
+                out[item[id_key]] = item
             total = body.get("Total")
             if not items or len(items) < PAGE_SIZE or (total is not None and len(out) >= int(total)):
                 return out
             page += 1
+
+    def topics(self):
+        """``{topic: TopicVO dict}`` of the instance, all pages."""
+        return self.pages("get_topic_list", lambda page: ali_models.GetTopicListRequest(
+            instance_id=self.instance_id, region_id=self.region, current_page=str(page), page_size=str(PAGE_SIZE)),
+            "TopicList", "TopicVO", "Topic")
 
     def create_topic(self, topic, partitions, remark, local=False, compact=None, replication_factor=None,
                      min_insync_replicas=None, config=None):
@@ -470,19 +483,9 @@ class AlibabaApi:
     # -- groups ----------------------------------------------------------------------------------
     def groups(self):
         """``{group: ConsumerVO dict}`` of the instance, all pages."""
-        out = {}
-        page = 1
-        while True:
-            req = ali_models.GetConsumerListRequest(instance_id=self.instance_id, region_id=self.region,
-                                                    current_page=page, page_size=PAGE_SIZE)
-            body = self.call("get_consumer_list", req)
-            items = ((body.get("ConsumerList") or {}).get("ConsumerVO")) or []
-            for g in items:
-                out[g["ConsumerId"]] = g
-            total = body.get("Total")
-            if not items or len(items) < PAGE_SIZE or (total is not None and len(out) >= int(total)):
-                return out
-            page += 1
+        return self.pages("get_consumer_list", lambda page: ali_models.GetConsumerListRequest(
+            instance_id=self.instance_id, region_id=self.region, current_page=page, page_size=PAGE_SIZE),
+            "ConsumerList", "ConsumerVO", "ConsumerId")
 
     def create_group(self, group, remark=None):
         req = ali_models.CreateConsumerGroupRequest(instance_id=self.instance_id, region_id=self.region, consumer_id=group)

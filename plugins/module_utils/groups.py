@@ -559,11 +559,12 @@ def load_offset_map(target, topic=None, path=None):
     Raises :class:`OffsetMapMissing` when the file or the topic does not exist (the copy has not
     run), KafkaOpsError for anything else.
     """
-    where = path or "topic %s" % (topic or offsetmap.DEFAULT_TOPIC)
+    topic = alibaba.map_topic_for(target, topic)
+    where = path or "topic %s" % topic
     try:
         if path:
             return offsetmap.OffsetMap.from_file(path)
-        return offsetmap.load_from_topic(target, topic or offsetmap.DEFAULT_TOPIC)
+        return offsetmap.load_from_topic(target, topic)
     except (IOError, OSError) as exc:
         if getattr(exc, "errno", None) == errno.ENOENT:
             raise OffsetMapMissing("cannot read offset_map_file %s: %s" % (path, exc))

@@ -64,10 +64,14 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.admin import (
     view_of,
 )
 from ansible_collections.kafkaops.migration.plugins.module_utils.alibaba import (
+    LOCAL_CONFIGS,
     RENAME_RULES,
     TopicNames,
+    default_rename,
+    map_topic_for,
     name_problem,
     name_rule_of,
+    remark_for,
 )
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import (
     HAS_CONFLUENT_KAFKA,
@@ -75,7 +79,6 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.connection impo
     KafkaOpsError,
 )
 from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import (
-    DEFAULT_TOPIC,
     TOPIC_CONFIG,
     OffsetMap,
     TranslationError,
@@ -115,7 +118,7 @@ MIRROR_OPTION_SPEC = dict(
     max_lag=dict(type="int", default=0),
     duration=dict(type="float", default=60.0),
     interval=dict(type="float", default=5.0),
-    offset_map_topic=dict(type="str", default=DEFAULT_TOPIC),
+    offset_map_topic=dict(type="str"),  # default: alibaba.map_topic_for(target)
     progress_file=dict(type="path"),
     batch_records=dict(type="int", default=500000),
     batch_bytes=dict(type="int", default=64 * 1024 * 1024),
@@ -176,8 +179,8 @@ def check_params(params):
         raise KafkaOpsError("duration must be positive in mode follow")
     if params["mode"] == "until_lag" and int(params["max_lag"]) < 0:
         raise KafkaOpsError("max_lag must be zero or positive")
-    if not params.get("offset_map_topic"):
-        raise KafkaOpsError("offset_map_topic must not be empty")
+    if params.get("offset_map_topic") is not None and not params["offset_map_topic"]:
+        raise KafkaOpsError("offset_map_topic must not be empty (leave it out for the default)")
 
 
 def selection(params):
@@ -378,6 +381,11 @@ def plan_copy(source, target, params, check_mode=False):
     if invalid:
         raise KafkaOpsError("target topic names are refused or collide, nothing was copied: %s"
                             % "; ".join("%s: %s" % (t, why) for t, why in sorted(invalid.items())), invalid=invalid)
+    rule = name_rule_of(target)
+    why = name_problem(map_topic, rule) if rule else None
+    if why:
+        raise KafkaOpsError("the offset map topic: %s (the target's name rule %s), nothing was copied: set offset_map_topic "
+                            "to a name it takes, e.g. %s" % (why, rule, default_rename(map_topic, rule)))
     if map_topic in names.values():
         raise KafkaOpsError("the offset map topic %r cannot be a copy's target topic (source topic %s)"
                             % (map_topic, [s for s, t in names.items() if t == map_topic][0]))
@@ -489,7 +497,14 @@ def check_layout(plan, omap, map_topic=None):
 
 
 def ensure_map_topic(target, topic, brokers):
-    """Create the offset-map topic on the target; True if this call created it."""
+    """Create the offset-map topic on the target; True if this call created it.
+
+    On a target of ``api: alibaba`` through the OpenAPI (the service takes no CreateTopics from Kafka
+    clients): CreateTopic with local storage, one partition and the longest retention it allows
+    (:data:`alibaba.LOCAL_CONFIGS`; cloud storage would keep the map only for the instance's retention).
+    """
+    if getattr(target, "api", "kafka") == "alibaba":
+        return ensure_map_topic_alibaba(target, topic)
     rf = max(1, min(3, brokers))
     new = NewTopic(topic, num_partitions=1, replication_factor=rf, config=dict(TOPIC_CONFIG))
     try:
@@ -504,6 +519,17 @@ def ensure_map_topic(target, topic, brokers):
         raise KafkaOpsError("%s: create offset map topic %s failed: %s" % (target, topic, err))
     # Metadata propagates asynchronously; wait (the one retry policy's back-off, within the
     # cluster's request timeout) until the topic is visible before producing to it.
+    settled_metadata(view_of(target), {topic: 1}, seconds=target.request_timeout)
+    return True
+
+
+def ensure_map_topic_alibaba(target, topic):
+    """:func:`ensure_map_topic` through the instance's OpenAPI."""
+    api = target.alibaba
+    if topic in api.topics():
+        return False
+    api.create_topic(topic, 1, remark_for(topic), local=True, replication_factor=3,
+                     config={"retention.ms": LOCAL_CONFIGS["retention.ms"][1]})
     settled_metadata(view_of(target), {topic: 1}, seconds=target.request_timeout)
     return True
 
@@ -1240,6 +1266,7 @@ def run_mirror(params, source, target, deadline=None, check_mode=False, distinct
     """
     watch = ControllerWatch()  # what the controller is, as this run starts
     params = params_with_defaults(params)
+    params["offset_map_topic"] = map_topic_for(target, params.get("offset_map_topic"))
     check_params(params)
     remaining = deadline.remaining() if deadline is not None else None
     if params["mode"] == "follow" and remaining is not None and float(params["duration"]) >= remaining:

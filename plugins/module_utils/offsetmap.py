@@ -61,6 +61,8 @@ import time
 
 FORMAT_VERSION = 1
 DEFAULT_TOPIC = "kafkaops.mirror.offsets"
+# The default on a target that refuses '.' in topic names (api alibaba): alibaba.map_topic_for.
+ALIBABA_TOPIC = "kafkaops_mirror_offsets"
 TOPIC_CONFIG = {"cleanup.policy": "delete", "retention.ms": "-1"}
 
 

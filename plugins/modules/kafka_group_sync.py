@@ -168,8 +168,9 @@ options:
     description:
       - Topic on the target cluster holding the offset map, read with C(read_committed).
       - Ignored when O(offset_map_file) is given.
+      - Default C(kafkaops.mirror.offsets), or C(kafkaops_mirror_offsets) on a target of C(api=alibaba), as
+        M(kafkaops.migration.kafka_mirror) names it.
     type: str
-    default: kafkaops.mirror.offsets
   offset_map_file:
     description:
       - "JSON checkpoint file with the offset map (C({\"format\": 1, \"partitions\": [...]})), used
@@ -440,7 +441,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kafkaops.migration.plugins.module_utils import admin, args
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.groups import FALLBACKS, POLICIES, sync_groups
-from ansible_collections.kafkaops.migration.plugins.module_utils.offsetmap import DEFAULT_TOPIC
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
 
 
@@ -467,7 +467,7 @@ def argument_spec():
         policy=dict(type="str", default="earliest", choices=list(POLICIES)),
         timestamp=dict(type="raw"),
         fallback=dict(type="str", default="earliest", choices=list(FALLBACKS)),
-        offset_map_topic=dict(type="str", default=DEFAULT_TOPIC),
+        offset_map_topic=dict(type="str"),
         offset_map_file=dict(type="path"),
         overwrite=dict(type="bool", default=False),
         fail_on_active=dict(type="bool", default=False),

@@ -189,8 +189,10 @@ options:
     description:
       - Topic on the target holding the progress records (the offset map). Created when missing, with
         C(cleanup.policy=delete) and C(retention.ms=-1).
+      - On a target of C(api=alibaba) it is created through the OpenAPI (CreateTopic) with local storage, one partition
+        and the longest retention the service allows (365 days); its name must pass the instance's name rule.
+      - Default C(kafkaops.mirror.offsets), or C(kafkaops_mirror_offsets) on a target of C(api=alibaba) (which refuses C(.)).
     type: str
-    default: kafkaops.mirror.offsets
   progress_file:
     description:
       - File the copier rewrites (atomically, about once a second) with its progress as JSON, the same

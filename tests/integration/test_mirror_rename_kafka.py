@@ -7,6 +7,7 @@ local OpenAPI emulator backed by the real target cluster) gets a dotted topic un
 name by the default rule, into the topic kafka_topic_sync created through the emulator.
 """
 
+import json
 import re
 
 import pytest
@@ -190,8 +191,19 @@ def test_an_alibaba_target_gets_a_dotted_topic_under_its_underscore_name(cluster
         run_module(kafka_mirror, dict(args, engine="mirrormaker2"))
     assert "refuses these topic names" in failed.value.result["msg"] and dotted in failed.value.result["invalid"]
 
+    # the offset map's topic must pass the instance's name rule too (the default on this target has no '.')
+    with pytest.raises(FailJson) as failed:
+        run_module(kafka_mirror, dict(args, offset_map_topic="map.%s" % tag))
+    assert "the offset map topic" in failed.value.result["msg"] and "map_%s" % tag in failed.value.result["msg"]
+
+    emulator.reset_calls()
     done = run_module(kafka_mirror, args)
     assert done["records"] == 50 and done["renamed"] == {dotted: under} and done["target_topics"] == {dotted: under}
     assert_copied_into(clusters, dotted, under, records, 2, map_topic)
+    # the map topic was created through the OpenAPI (the service takes no CreateTopics from Kafka clients):
+    # local storage, one partition, the longest retention the service allows
+    created = [c["params"] for c in emulator.calls if c["action"] == "CreateTopic"]
+    assert [(c["Topic"], c["PartitionNum"], c["LocalTopic"]) for c in created] == [(map_topic, "1", "True")], created
+    assert json.loads(created[0]["Config"]) == {"retention.ms": 31536000000}
     again = run_module(kafka_mirror, args)
     assert again["changed"] is False and again["records"] == 0

@@ -82,8 +82,20 @@ def test_defaults_are_filled_and_given_values_kept():
     p = m.params_with_defaults({"topics": ["a"], "mode": "follow", "duration": None, "extra": None})
     assert p["topics"] == ["a"] and p["mode"] == "follow"
     assert p["duration"] == 60.0 and p["name"] == "default"
-    assert p["offset_map_topic"] == "kafkaops.mirror.offsets"
+    assert p["offset_map_topic"] is None          # the target decides: alibaba.map_topic_for
     assert "extra" in p
+
+
+def test_offset_map_topic_default_follows_the_target():
+    from ansible_collections.kafkaops.migration.plugins.module_utils import alibaba
+    kafka = {"bootstrap_servers": "k:9092"}
+    ali = dict(kafka, api="alibaba", alibaba={"region_id": "cn-hangzhou"})
+    assert alibaba.map_topic_for(kafka) == "kafkaops.mirror.offsets"
+    assert alibaba.map_topic_for(ali) == "kafkaops_mirror_offsets"
+    assert alibaba.map_topic_for(ali, "my_map") == "my_map"
+    assert alibaba.name_problem(alibaba.map_topic_for(ali)) is None          # the instance takes it
+    for name in ("kafkaops.mirror.offsets", "kafkaops_mirror_offsets"):    # never selected for a copy
+        assert m.internal_kind(name) is not None
 
 
 @pytest.mark.parametrize("change,fragment", [
