@@ -109,17 +109,22 @@ def test_java_and_python_apps_on_the_sasl_target(clusters, unique, tmp_path, jav
     wait_topics_on_every_broker(clusters.librdkafka("target"), topic, 3)
     write_java_properties(tmp_path / "producer.properties", target)
     write_spring_yaml(tmp_path / "application.yml", target)
+    # the Java apps take their topic from the file (app.topic, what the switch's topic_keys rewrite), not the command line
+    with open(tmp_path / "producer.properties", "a") as fh:
+        fh.write("app.topic=%s\n" % topic)
+    with open(tmp_path / "application.yml", "a") as fh:
+        fh.write("app:\n  topic: %s\n" % topic)
     write_env(tmp_path / "consumer.env", target)
     count = 400
     programs = [
         {"name": "jconsumer", "startsecs": 1,
          "command": java("consumer", ["--config", "application.yml", "--format", "yaml", "--group", topic + "-java",
-                                      "--topic", topic, "--ledger", "jconsumer.ledger", "--offset-reset", "earliest"])},
+                                      "--ledger", "jconsumer.ledger", "--offset-reset", "earliest"])},
         {"name": "pconsumer", "app": "consumer",
          "args": ["--config", "consumer.env", "--config-format", "env", "--group", topic + "-python", "--topic", topic,
                   "--ledger", "pconsumer.ledger", "--offset-reset", "earliest"]},
         {"name": "jproducer", "startsecs": 1,
-         "command": java("producer", ["--config", "producer.properties", "--topic", topic, "--id", "j1",
+         "command": java("producer", ["--config", "producer.properties", "--id", "j1",
                                       "--ledger", "j1.ledger", "--rate", "100", "--count", str(count)])},
     ]
     t0 = int(time.time() * 1000)

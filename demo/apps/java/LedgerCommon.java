@@ -101,6 +101,44 @@ final class LedgerCommon {
         return props;
     }
 
+    /** The key of the configuration file that names the application's topic(s), comma-separated. */
+    static final String TOPIC_KEY = "app.topic";
+
+    /**
+     * The topics: the file's {@code app.topic} (a properties key, or {@code app.topic} / {@code app: {topic:}} in
+     * YAML) over {@code given} (the command line's). The key is removed from {@code props}: never a client setting.
+     */
+    static List<String> topicsOf(String path, String format, Properties props, List<String> given) throws IOException {
+        String named = (String) props.remove(TOPIC_KEY);
+        if (named == null && "yaml".equals(format)) {
+            JsonNode doc = new YAMLMapper().readTree(new File(path));
+            if (doc != null) {
+                JsonNode node = doc.path("app").path("topic");
+                if (node.isMissingNode() || node.isNull()) {
+                    node = doc.path(TOPIC_KEY);
+                }
+                if (!node.isMissingNode() && !node.isNull()) {
+                    named = node.asText();
+                }
+            }
+        }
+        List<String> topics = new ArrayList<>();
+        if (named != null) {
+            for (String t : named.split(",")) {
+                if (!t.trim().isEmpty()) {
+                    topics.add(t.trim());
+                }
+            }
+        }
+        if (topics.isEmpty() && given != null) {
+            topics.addAll(given);
+        }
+        if (topics.isEmpty()) {
+            throw new IllegalArgumentException("no topic: give --topic or app.topic in the configuration file");
+        }
+        return topics;
+    }
+
     /** librdkafka's sasl.username / sasl.password (no sasl.jaas.config) -> the Java client's JAAS line. */
     static void librdkafkaSasl(Properties props) {
         String user = (String) props.remove("sasl.username");

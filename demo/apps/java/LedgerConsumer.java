@@ -33,7 +33,7 @@ import java.util.concurrent.CountDownLatch;
  * </pre>
  */
 public final class LedgerConsumer {
-    static final String USAGE = "LedgerConsumer --config FILE [--format properties|yaml] --group G --topic T "
+    static final String USAGE = "LedgerConsumer --config FILE [--format properties|yaml] --group G [--topic T] "
             + "[--topic T2 ...] --ledger FILE [--offset-reset latest|earliest|error]";
     static final String[] SHOWN = {"client.id", "isolation.level", "group.id", "auto.offset.reset", "enable.auto.commit"};
 
@@ -50,7 +50,7 @@ public final class LedgerConsumer {
         try {
             opts = LedgerCommon.parseArgs(argv, List.of("--config", "--format", "--group", "--topic", "--ledger",
                     "--offset-reset"), USAGE);
-            for (String required : new String[] {"--config", "--group", "--topic", "--ledger"}) {
+            for (String required : new String[] {"--config", "--group", "--ledger"}) {
                 LedgerCommon.opt(opts, required, null, USAGE);
             }
             String reset = LedgerCommon.opt(opts, "--offset-reset", "latest", USAGE);
@@ -89,12 +89,14 @@ public final class LedgerConsumer {
 
     static int run(Map<String, List<String>> opts) throws Exception {
         String group = LedgerCommon.opt(opts, "--group", null, USAGE);
-        List<String> topics = opts.get("--topic");
         String ledgerPath = LedgerCommon.opt(opts, "--ledger", null, USAGE);
         String reset = LedgerCommon.opt(opts, "--offset-reset", "latest", USAGE);
 
-        Properties props = LedgerCommon.readConfig(LedgerCommon.opt(opts, "--config", null, USAGE),
-                LedgerCommon.opt(opts, "--format", "properties", USAGE), "consumer");
+        String config = LedgerCommon.opt(opts, "--config", null, USAGE);
+        String format = LedgerCommon.opt(opts, "--format", "properties", USAGE);
+        Properties props = LedgerCommon.readConfig(config, format, "consumer");
+        // app.topic in the file wins over --topic (kafka_client_config's topic_keys rewrite it)
+        List<String> topics = LedgerCommon.topicsOf(config, format, props, opts.get("--topic"));
         String servers = props.getProperty("bootstrap.servers");
         props.putIfAbsent("isolation.level", "read_committed");  // the file's values win over these defaults
         props.putIfAbsent("client.id", "demo-consumer");

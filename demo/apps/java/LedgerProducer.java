@@ -33,7 +33,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * </pre>
  */
 public final class LedgerProducer {
-    static final String USAGE = "LedgerProducer --config FILE [--format properties|yaml] --topic T --id ID "
+    static final String USAGE = "LedgerProducer --config FILE [--format properties|yaml] [--topic T] --id ID "
             + "--ledger FILE [--rate 50] [--count 0] [--keys 16] [--first-ack-timeout 30]";
     static final String[] SHOWN = {"acks", "client.id", "linger.ms", "enable.idempotence", "compression.type"};
 
@@ -53,7 +53,6 @@ public final class LedgerProducer {
             opts = LedgerCommon.parseArgs(argv, List.of("--config", "--format", "--topic", "--id", "--ledger",
                     "--rate", "--count", "--keys", "--first-ack-timeout"), USAGE);
             LedgerCommon.opt(opts, "--config", null, USAGE);
-            LedgerCommon.opt(opts, "--topic", null, USAGE);
             LedgerCommon.opt(opts, "--id", null, USAGE);
             LedgerCommon.opt(opts, "--ledger", null, USAGE);
         } catch (IllegalArgumentException e) {
@@ -83,7 +82,6 @@ public final class LedgerProducer {
     }
 
     static int run(Map<String, List<String>> opts) throws Exception {
-        String topic = LedgerCommon.opt(opts, "--topic", null, USAGE);
         String id = LedgerCommon.opt(opts, "--id", null, USAGE);
         String ledgerPath = LedgerCommon.opt(opts, "--ledger", null, USAGE);
         double rate = Double.parseDouble(LedgerCommon.opt(opts, "--rate", "50", USAGE));
@@ -91,8 +89,15 @@ public final class LedgerProducer {
         int keys = Integer.parseInt(LedgerCommon.opt(opts, "--keys", "16", USAGE));
         double firstAckTimeout = Double.parseDouble(LedgerCommon.opt(opts, "--first-ack-timeout", "30", USAGE));
 
-        Properties props = LedgerCommon.readConfig(LedgerCommon.opt(opts, "--config", null, USAGE),
-                LedgerCommon.opt(opts, "--format", "properties", USAGE), "producer");
+        String config = LedgerCommon.opt(opts, "--config", null, USAGE);
+        String format = LedgerCommon.opt(opts, "--format", "properties", USAGE);
+        Properties props = LedgerCommon.readConfig(config, format, "producer");
+        // app.topic in the file wins over --topic (kafka_client_config's topic_keys rewrite it)
+        List<String> topics = LedgerCommon.topicsOf(config, format, props, opts.get("--topic"));
+        if (topics.size() != 1) {
+            throw new IllegalArgumentException("the producer writes to one topic, got " + topics);
+        }
+        String topic = topics.get(0);
         String servers = props.getProperty("bootstrap.servers");
         props.putIfAbsent("enable.idempotence", "true");  // the file's values win over these defaults
         props.putIfAbsent("acks", "all");
