@@ -393,7 +393,8 @@ def recommend(needs, catalogue, edition=None, replication_factor=None):
         "retention_hours": dict(needs["retention_hours"], limit=chosen.get("max_retention_hours")),
     }
     out.update(edition=chosen["name"], edition_family=chosen["edition"], spec=chosen.get("spec"), vendor=chosen.get("vendor"),
-               product=chosen.get("product"), replication_factor=rf, figures=figures, source=chosen.get("source"))
+               product=chosen.get("product"), replication_factor=rf, figures=figures, source=chosen.get("source"),
+               included_partitions=included)
     return out
 
 

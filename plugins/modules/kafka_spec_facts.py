@@ -481,7 +481,8 @@ spec:
       elements: dict
     recommendation:
       description: C(fits), C(edition) (entry name), C(edition_family), C(spec), C(vendor), C(product),
-        C(replication_factor), C(figures) (C(write_mb_s), C(read_mb_s), C(topics), C(partitions),
+        C(replication_factor), C(included_partitions) (the partitions the edition's price includes, null when none are),
+        C(figures) (C(write_mb_s), C(read_mb_s), C(topics), C(partitions),
         C(extra_partitions), C(disk_gb), C(retention_hours), each with C(value), C(limit) and C(reason)),
         C(needs) (the figures before matching) and C(by_edition) (per family, the first spec that fits or why
         the largest does not).

@@ -273,16 +273,24 @@ class AppRig:
     step is what makes it start right), each with a ledger of what it processed.
     """
 
-    def __init__(self, clusters, tmp_path, unique, name, producers=("p1", "p2"), rate=40, partitions=3, host_vars=None):
+    def __init__(self, clusters, tmp_path, unique, name, producers=("p1", "p2"), rate=40, partitions=3, host_vars=None,
+                 group=None, target_topic=None, topic_key=False):
+        """``group``: the group's name (default from ``name``); ``target_topic``: the topic's name on the target
+        (default the source's); ``topic_key``: the applications read their topic from ``app.topic`` in their
+        configuration file, a key the switch renames (``topic_keys``), instead of from the command line."""
         from tests.integration.test_demo_apps import Supervisor, write_properties
         self.clusters, self.folder = clusters, tmp_path
-        self.topic, self.group = unique(name), unique(name + "-app")
+        self.topic, self.group = unique(name), group or unique(name + "-app")
+        self.target_topic = target_topic(self.topic) if callable(target_topic) else (target_topic or self.topic)
         self.producers = list(producers)
         admin = AdminClient(clusters.librdkafka("source"))
         admin.create_topics([NewTopic(self.topic, partitions, 3)])[self.topic].result(timeout=30)
         wait_topics_on_every_broker(clusters.librdkafka("source"), self.topic, partitions)  # before the apps ask any broker
         for prog in ["old", "new"] + self.producers:
-            write_properties(tmp_path / ("%s.properties" % prog), clusters["source"])
+            path = tmp_path / ("%s.properties" % prog)
+            write_properties(path, clusters["source"])
+            if topic_key:
+                path.write_text(path.read_text() + "app.topic=%s\n" % self.topic)
         consumer_args = ["--group", self.group, "--topic", self.topic]
         programs = [
             {"name": "consumer-old", "app": "consumer",
@@ -298,7 +306,8 @@ class AppRig:
                    "kafka_app_supervisor_config": str(tmp_path / "supervisord.conf"), "kafka_app_settle": 2}
 
         def config(name):
-            return {"path": str(tmp_path / ("%s.properties" % name)), "format": "properties", "dialect": "librdkafka"}
+            return dict({"path": str(tmp_path / ("%s.properties" % name)), "format": "properties", "dialect": "librdkafka"},
+                        **({"topic_keys": ["app.topic"]} if topic_key else {}))
         self.inventory = tmp_path / "inventory.json"
         self.inventory.write_text(json.dumps({"all": {
             "vars": dict(manager, ansible_connection="local", ansible_python_interpreter=sys.executable),
@@ -366,7 +375,8 @@ class AppRig:
         invented = sorted(set(processed) - set((f[0], int(f[1])) for f in acked))
         assert (twice, lost, invented) == ([], [], []), "twice %s, lost %s, invented %s" % (twice[:10], lost[:10], invented[:10])
         assert {f[5] for f in old} <= {self.source_servers} and {f[5] for f in new} == {self.target_servers}
-        assert {f[2] for f in old + new} == {self.topic}            # nobody read another topic (a backup)
+        # nobody read another topic (a backup): the old consumers the source's, the new ones the target's name of it
+        assert {f[2] for f in old} <= {self.topic} and {f[2] for f in new} == {self.target_topic}
         return {"acknowledged": len(acked), "on_source": sum(1 for f in acked if f[5] == self.source_servers),
                 "on_target": sum(1 for f in acked if f[5] == self.target_servers),
                 "processed_old": len(old), "processed_new": len(new), "lost": len(lost), "twice": len(twice)}

@@ -11,11 +11,13 @@ import alibaba_emulator
 
 
 @contextlib.contextmanager
-def running_emulator(clusters, instance_id, access_key, secret, qps=None):
-    """The emulator, started, with ``instance_id`` running (5,000 topics), stopped at the end."""
+def running_emulator(clusters, instance_id, access_key, secret, qps=None, deploy_seconds=3.0):
+    """The emulator, started, with ``instance_id`` running (5,000 topics; None: no instance, one is to be
+    bought), stopped at the end."""
     emu = alibaba_emulator.AlikafkaEmulator(backing=clusters["target"], access_keys={access_key: secret},
-                                            qps=qps or {"default": 50.0})
-    emu.add_instance(instance_id=instance_id, topic_num_limit=5000)
+                                            qps=qps or {"default": 50.0}, deploy_seconds=deploy_seconds)
+    if instance_id:
+        emu.add_instance(instance_id=instance_id, topic_num_limit=5000)
     emu.start()
     try:
         yield emu
