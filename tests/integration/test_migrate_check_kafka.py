@@ -96,7 +96,7 @@ def test_inventory_without_application_hosts_is_refused(clusters, unique, tmp_pa
     rc, out = run_with_inventory(inventory, extra)
     assert rc != 0
     assert "kafka_consumers, kafka_producers, kafka_old_consumers have no hosts in the inventory" in out
-    assert "kafka_migration_steps" in out and "--tags evaluate,topics,copy,groups" in out
+    assert "kafka_migration_steps" in out and "--tags evaluate,instance,topics,copy,groups" in out
     assert "Step 3, copy the topics" not in out              # refused before anything ran
     # naming the steps, or choosing them with --tags, needs no application hosts
     rc, out = run_with_inventory(inventory, dict(extra, kafka_migration_steps=["topics"]), check=True)
