@@ -76,7 +76,12 @@ options:
       config:
         description:
           - Extra librdkafka settings (for example C(client.rack), C(sasl.oauthbearer.method)), applied last.
-          - Do not put secrets here; use the dedicated options, which are never logged.
+          - The values of keys that name a secret (containing C(password), C(secret), C(token), C(credentials),
+            C(jaas.config), C(keystore.key), C(key.pem) or C(user.info), such as C(sasl.password)) are masked like
+            the dedicated C(no_log) options in every output, result, diff and log. The dedicated options are
+            still the better place.
+          - These settings tune the module's own clients; an application's file gets the connection options only
+            (M(kafkaops.migration.kafka_client_config)).
         type: dict
         default: {}
       api:
@@ -211,7 +216,12 @@ options:
       config:
         description:
           - Extra librdkafka settings (for example C(client.rack), C(sasl.oauthbearer.method)), applied last.
-          - Do not put secrets here; use the dedicated options, which are never logged.
+          - The values of keys that name a secret (containing C(password), C(secret), C(token), C(credentials),
+            C(jaas.config), C(keystore.key), C(key.pem) or C(user.info), such as C(sasl.password)) are masked like
+            the dedicated C(no_log) options in every output, result, diff and log. The dedicated options are
+            still the better place.
+          - These settings tune the module's own clients; an application's file gets the connection options only
+            (M(kafkaops.migration.kafka_client_config)).
         type: dict
         default: {}
       api:
@@ -358,7 +368,12 @@ options:
       config:
         description:
           - Extra librdkafka settings (for example C(client.rack), C(sasl.oauthbearer.method)), applied last.
-          - Do not put secrets here; use the dedicated options, which are never logged.
+          - The values of keys that name a secret (containing C(password), C(secret), C(token), C(credentials),
+            C(jaas.config), C(keystore.key), C(key.pem) or C(user.info), such as C(sasl.password)) are masked like
+            the dedicated C(no_log) options in every output, result, diff and log. The dedicated options are
+            still the better place.
+          - These settings tune the module's own clients; an application's file gets the connection options only
+            (M(kafkaops.migration.kafka_client_config)).
         type: dict
         default: {}
       api:

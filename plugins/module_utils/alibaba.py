@@ -289,6 +289,24 @@ def _exc_fields(exc):
     return ("%s" % code if code not in (None, "None") else None), status, message, getattr(exc, "retry_after", None)
 
 
+# Attempts of a read whose request got no answer at all (refused, reset, timed out) before it fails:
+# an endpoint that does not answer three times in a row is down or wrong, not busy.
+TRANSPORT_ATTEMPTS = 3
+
+
+def _transport_text(message):
+    """The cause of a transport failure without the HTTP library's wrapping (``RetryError({...})``)."""
+    text = str(message)
+    for marker in ("Failed to establish a new connection: ", "Caused by ", "Max retries exceeded"):
+        if marker in text:
+            text = text.split(marker, 1)[1] if marker != "Max retries exceeded" else text
+    for cause in ("Connection refused", "timed out", "Name or service not known", "Temporary failure in name resolution",
+                  "No route to host", "Connection reset", "certificate verify failed"):
+        if cause.lower() in text.lower():
+            return cause
+    return text.strip(" '\"(){}[]")[:300]
+
+
 def is_throttling(code, status=None):
     return bool(code) and (code in THROTTLING_CODES or str(code).startswith("Throttling")) or status == 429
 
@@ -366,6 +384,7 @@ class AlibabaApi:
         transport errors when ``retry_safe``. A body with ``Success: false`` raises :class:`AlibabaError`."""
         method = getattr(self.client, "%s_with_options" % action)
         pause = 0.5
+        failed_transport = 0
         while True:
             self.limit.acquire(self.deadline)
             self.calls += 1
@@ -377,13 +396,18 @@ class AlibabaApi:
                 transport = code is None and status is None
                 if throttled:
                     self.throttled += 1
-                if throttled or (transport and retry_safe):
+                if transport:
+                    failed_transport += 1
+                    message = _transport_text(message)
+                if throttled or (transport and retry_safe and failed_transport < TRANSPORT_ATTEMPTS):
                     wait = float(retry_after) / 1000.0 if retry_after else pause
                     left = self.deadline.remaining()
                     if left is None or left > wait + 0.5:
                         self.sleep(wait)
                         pause = min(pause * 2, 8.0)
                         continue
+                if transport:
+                    message = "no answer from %s after %d attempt(s): %s" % (self.endpoint, failed_transport, message)
                 raise AlibabaError("%s: %s failed: %s%s" % (self, _action_name(action), message,
                                                             "" if not code or code in message else " (%s)" % code),
                                    code=code, action=action)

@@ -12,7 +12,7 @@ __metaclass__ = type
 
 import copy
 
-from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import (
     CLUSTER_OPTION_SPEC,
     CONFLUENT_KAFKA_IMPORT_ERROR,
@@ -20,7 +20,27 @@ from ansible_collections.kafkaops.migration.plugins.module_utils.connection impo
     Cluster,
     KafkaOpsError,
 )
+from ansible_collections.kafkaops.migration.plugins.module_utils.secrets import secret_values
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import WAIT_OPTION_SPEC
+
+
+class KafkaModule(AnsibleModule):
+    """An AnsibleModule that also hides the secrets given in free-form settings.
+
+    A password can be given as ``config: {sasl.password: ...}`` (or in kafka_client_config's
+    ``settings``, or MirrorMaker 2's ``config``); Ansible masks only options declared ``no_log``.
+    The values are added to ``no_log_values`` right after the arguments are read, before they are
+    validated, logged (syslog / journal) or returned, so ``invocation.module_args``, messages,
+    warnings and diffs show ``********`` in their place, on success and on failure.
+    """
+
+    def _load_params(self):
+        super(KafkaModule, self)._load_params()
+        self.no_log_values.update(secret_values(self.params))
+
+    def __init__(self, *args, **kwargs):
+        super(KafkaModule, self).__init__(*args, **kwargs)
+        self.no_log_values.update(secret_values(self.params))
 
 
 def cluster_option(required=True):

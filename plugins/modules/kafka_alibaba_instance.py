@@ -222,8 +222,8 @@ done:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible_collections.kafkaops.migration.plugins.module_utils import alibaba, aliinstance
+from ansible.module_utils.basic import missing_required_lib
+from ansible_collections.kafkaops.migration.plugins.module_utils import alibaba, aliinstance, args
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
 
 
@@ -243,7 +243,7 @@ def main():
         wait_timeout=dict(type="float", default=3600.0),
         interval=dict(type="float", default=15.0),
     )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module = args.KafkaModule(argument_spec=spec, supports_check_mode=True)
     if not alibaba.HAS_ALIKAFKA_SDK:
         module.fail_json(msg=missing_required_lib("alibabacloud-alikafka20190916"), exception=alibaba.ALIKAFKA_IMPORT_ERROR)
     p = module.params

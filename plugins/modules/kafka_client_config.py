@@ -122,7 +122,8 @@ options:
       - More client keys to set (for example C(client.rack)), written as given, after (and over) the keys derived
         from O(cluster). They are managed keys too.
       - A key with a null value is removed from the file (even with O(remove_unused=false)).
-      - Values of keys whose name contains C(password) or C(secret) are masked in the results.
+      - Values of keys whose name names a secret (C(password), C(secret), C(token), C(jaas.config), ...) are masked in
+        the results, the diff and every log, and make the file mode C(0600).
     type: dict
     default: {}
   keys:
@@ -364,7 +365,6 @@ import os
 import stat
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_bytes, to_native
 from ansible_collections.kafkaops.migration.plugins.module_utils import args
 from ansible_collections.kafkaops.migration.plugins.module_utils.appconfig import DIALECTS, FORMATS, plan
@@ -438,7 +438,7 @@ def write_file(module, path, text, new_file, secret):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = args.KafkaModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     path = p["path"]
     text = read_file(module, path, p["create"])

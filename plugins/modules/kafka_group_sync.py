@@ -437,7 +437,6 @@ diff:
     prepared: "partitions already committed on the target, left as they are: billing orders:1 kept at 61 (not changed; ...)"
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kafkaops.migration.plugins.module_utils import admin, args
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.groups import FALLBACKS, POLICIES, sync_groups
@@ -478,7 +477,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+    module = args.KafkaModule(argument_spec=argument_spec(), supports_check_mode=True,
                            mutually_exclusive=[("groups", "group_pattern")])
     deadline = Deadline(module.params["timeout"])
     source, target = args.clusters(module, ["source", "target"], deadline)

@@ -376,7 +376,6 @@ isolation_level:
   sample: read_committed
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kafkaops.migration.plugins.module_utils import args
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.lag import ISOLATION_LEVELS, UNTIL, LagWaiter
@@ -403,7 +402,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = args.KafkaModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     deadline = Deadline(p["timeout"])
     (cluster,) = args.clusters(module, ["cluster"], deadline)

@@ -526,7 +526,6 @@ status:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kafkaops.migration.plugins.module_utils import args
 from ansible_collections.kafkaops.migration.plugins.module_utils.admin import ensure_distinct, view_of
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
@@ -552,7 +551,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = args.KafkaModule(argument_spec=argument_spec(), supports_check_mode=True)
     deadline = Deadline(module.params["timeout"])
     engine = module.params["engine"]
     params = dict((k, module.params[k]) for k in MIRROR_OPTION_SPEC)

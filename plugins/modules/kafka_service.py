@@ -310,7 +310,7 @@ log_tail:
   sample: ["2026-12-02 04:36:01 INFO ready"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.kafkaops.migration.plugins.module_utils import args
 from ansible_collections.kafkaops.migration.plugins.module_utils.service import (
     MANAGERS,
     STATES,
@@ -348,7 +348,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True,
+    module = args.KafkaModule(argument_spec=argument_spec(), supports_check_mode=True,
                            required_if=[("manager", "command", ["commands"])],
                            required_by={"log_pattern": "log_file"})
     p = module.params

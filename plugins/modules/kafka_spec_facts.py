@@ -527,7 +527,6 @@ spec:
       type: float
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kafkaops.migration.plugins.module_utils import admin, alibaba, args
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
@@ -622,7 +621,7 @@ def run(module, source, target, selection, catalogue):
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = args.KafkaModule(argument_spec=argument_spec(), supports_check_mode=True)
     deadline = Deadline(module.params["timeout"])
     try:
         selection, catalogue = validate(module.params)

@@ -396,7 +396,6 @@ cluster_id:
 
 import copy
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.kafkaops.migration.plugins.module_utils import admin, args
 from ansible_collections.kafkaops.migration.plugins.module_utils.connection import KafkaOpsError
 from ansible_collections.kafkaops.migration.plugins.module_utils.topics import DEFAULT_DENY_CONFIGS, SyncOptions, sync
@@ -426,7 +425,7 @@ def argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = args.KafkaModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     try:
         options = SyncOptions(

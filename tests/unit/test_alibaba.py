@@ -70,3 +70,28 @@ def test_quota_is_checked_before_anything():
     p.create = {"t%d" % i: {"partitions": 10} for i in range(3)}
     assert "quota is too small" in alitopics._quota_problem({"TopicNumLimit": 2}, {}, p)
     assert alitopics._quota_problem({"TopicNumLimit": 10}, {}, p) is None
+
+
+def test_unreachable_endpoint_fails_after_three_attempts_with_the_cause():
+    """The real SDK against a closed port: a read is tried three times, then fails naming the cause,
+    long before the module's deadline (it used to retry until the deadline, two minutes)."""
+    import time
+    import pytest
+    from ansible_collections.kafkaops.migration.plugins.module_utils.wait import Deadline
+    pauses = []
+    api = alibaba.AlibabaApi({"region_id": "cn-hangzhou", "endpoint": "127.0.0.1:1", "protocol": "http",
+                              "access_key_id": "LTAI-test", "access_key_secret": "x", "rate_limit": 100.0},
+                             deadline=Deadline(120), sleep=pauses.append)
+    t0 = time.monotonic()
+    with pytest.raises(alibaba.AlibabaError) as err:
+        api.instances()
+    assert "GetInstanceList failed: no answer from 127.0.0.1:1 after 3 attempt(s): Connection refused" in err.value.msg
+    assert api.calls == 3 and 0.5 in pauses and 1.0 in pauses, (api.calls, pauses)
+    assert time.monotonic() - t0 < 10
+
+
+def test_transport_text_keeps_the_cause():
+    raw = ("RetryError({'message': 'HTTPConnectionPool(host=\\'127.0.0.1\\', port=1): Max retries exceeded with url: / "
+           "(Caused by NewConnectionError(\"...: Failed to establish a new connection: [Errno 111] Connection refused\"))'})")
+    assert alibaba._transport_text(raw) == "Connection refused"
+    assert alibaba._transport_text("something else") == "something else"

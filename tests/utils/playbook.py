@@ -9,8 +9,9 @@ import sys
 from tests.utils.collection import collections_root
 
 
-def run_playbook(playbook, extra_vars=None, check=False, diff=False, tags=None, timeout=600):
-    """Run a playbook; return ``(returncode, stdout+stderr)``. ``extra_vars`` is a dict or a file path."""
+def run_playbook(playbook, extra_vars=None, check=False, diff=False, tags=None, timeout=600, verbosity=0, env=None):
+    """Run a playbook; return ``(returncode, stdout+stderr)``. ``extra_vars`` is a dict or a file path;
+    ``verbosity`` 3 is ``-vvv``; ``env`` adds environment variables (e.g. ``ANSIBLE_LOG_PATH``)."""
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,",
            "-c", "local", playbook]
     if isinstance(extra_vars, dict):
@@ -23,9 +24,13 @@ def run_playbook(playbook, extra_vars=None, check=False, diff=False, tags=None, 
         cmd.append("--diff")
     if tags:
         cmd += ["--tags", tags]
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
+    extra_env = env or {}
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
                ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0",
                ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
+    env.update(extra_env)
     proc = subprocess.run(cmd, env=env, check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
     return proc.returncode, proc.stdout
 
