@@ -34,12 +34,10 @@ def is_secret_key(key):
 def _leaves(value):
     if isinstance(value, dict):
         for v in value.values():
-            for leaf in _leaves(v):
-                yield leaf
+            yield from _leaves(v)
     elif isinstance(value, (list, tuple)):
         for v in value:
-            for leaf in _leaves(v):
-                yield leaf
+            yield from _leaves(v)
     elif value is not None and not isinstance(value, bool):
         yield str(value)
 

@@ -478,7 +478,7 @@ def argument_spec():
 
 def main():
     module = args.KafkaModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           mutually_exclusive=[("groups", "group_pattern")])
+                              mutually_exclusive=[("groups", "group_pattern")])
     deadline = Deadline(module.params["timeout"])
     source, target = args.clusters(module, ["source", "target"], deadline)
     try:

@@ -349,8 +349,8 @@ def argument_spec():
 
 def main():
     module = args.KafkaModule(argument_spec=argument_spec(), supports_check_mode=True,
-                           required_if=[("manager", "command", ["commands"])],
-                           required_by={"log_pattern": "log_file"})
+                              required_if=[("manager", "command", ["commands"])],
+                              required_by={"log_pattern": "log_file"})
     p = module.params
     empty = dict(changed=False, actions=[], services=[], started_at=None, stopped_at=None, duration=0.0,
                  log_tail=[])
