@@ -14,6 +14,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import logging
+import re
 import threading
 import traceback
 
@@ -66,6 +68,65 @@ PROTECTED_CLIENT_KEYS = frozenset((
 # Errors worth naming when a call times out: they say *why* nothing answered.
 _CAUSE_CODES = ("_AUTHENTICATION", "_TRANSPORT", "_ALL_BROKERS_DOWN", "_SSL", "_RESOLVE", "SASL_AUTHENTICATION_FAILED",
                 "_INVALID_ARG", "TOPIC_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED")
+
+
+# What librdkafka says when the client's security_protocol (or mechanism, or trust) does not fit the
+# listener, and what to tell the user: (pattern over the collected error and log texts, protocols it
+# applies to, hint). The first match wins.
+_PROTOCOL_HINTS = (
+    (r"connecting to a PLAINTEXT broker listener|SSL connection closed by peer.*SSL_HANDSHAKE|wrong version number",
+     ("SSL", "SASL_SSL"), "the listener does not speak TLS, but security_protocol is {proto} (try PLAINTEXT or SASL_PLAINTEXT)"),
+    (r"connecting to a SSL listener|incorrect security\.protocol",
+     ("PLAINTEXT", "SASL_PLAINTEXT"), "the listener probably expects TLS, but security_protocol is {proto} "
+                                      "(try SSL or SASL_SSL, with ssl_ca_location)"),
+    (r"connection closed by peer.*in state UP",
+     ("PLAINTEXT", "SSL"), "the brokers answered the first request and then closed the connection: the listener probably "
+                           "expects SASL authentication, but security_protocol is {proto} (try SASL_PLAINTEXT or SASL_SSL "
+                           "with sasl_mechanism, sasl_username and sasl_password)"),
+    (r"Request not valid in current SASL state|Unexpected Kafka request of type SASL",
+     ("SASL_PLAINTEXT", "SASL_SSL"), "the listener does not take SASL, but security_protocol is {proto} (try PLAINTEXT or SSL)"),
+    (r"Unsupported SASL mechanism",
+     ("SASL_PLAINTEXT", "SASL_SSL"), "the listener does not take sasl_mechanism {mechanism} (the broker names the ones it takes)"),
+    (r"hostname mismatch|[Hh]ostname verification|does not match|subject alt",
+     ("SSL", "SASL_SSL"), "the broker's certificate does not name the host in bootstrap_servers: connect by a name its "
+                          "certificate holds (its SAN), or set ssl_check_hostname: false"),
+    (r"certificate verify failed|unable to get local issuer|self.signed certificate|unknown ca",
+     ("SSL", "SASL_SSL"), "the broker's certificate is not signed by a CA this client trusts: give ssl_ca_location, the CA "
+                          "that signed the brokers' certificates"),
+    (r"ssl/tls alert handshake failure|certificate required|alert bad certificate|peer did not return a certificate",
+     ("SSL", "SASL_SSL"), "the listener requires a client certificate (mutual TLS): give ssl_certificate_location and "
+                          "ssl_key_location"),
+)
+
+
+def protocol_hint(params, texts):
+    """What to tell the user when ``texts`` (librdkafka's errors and logs) show that ``params``'
+    security_protocol, mechanism or trust does not fit the listener; None when nothing does."""
+    proto = params.get("security_protocol") or "PLAINTEXT"
+    joined = "\n".join(t for t in texts if t)
+    for pattern, protos, hint in _PROTOCOL_HINTS:
+        if proto in protos and re.search(pattern, joined, re.IGNORECASE):
+            return hint.format(proto=proto, mechanism=params.get("sasl_mechanism"))
+    return None
+
+
+class _FailLog(logging.Handler):
+    """Keeps librdkafka's connection failures (its ``FAIL`` log lines), which error_cb does not always get."""
+
+    def __init__(self, sink, lock):
+        logging.Handler.__init__(self, logging.INFO)
+        self.sink = sink
+        self.sink_lock = lock  # not ``self.lock``: logging.Handler.handle() holds that one around emit()
+
+    def emit(self, record):
+        try:
+            text = record.getMessage()
+        except Exception:  # pylint: disable=broad-except
+            return
+        if "FAIL" in text[:8] or record.levelno >= logging.ERROR:
+            with self.sink_lock:
+                self.sink.append(text)
+                del self.sink[:-20]
 
 
 def as_list(value):
@@ -173,7 +234,11 @@ class Cluster:
         self.deadline = deadline or Deadline(None)
         self._admin = None
         self._errors = []
+        self._logs = []
         self._lock = threading.Lock()
+        self._logger = logging.Logger("kafkaops.migration.%s" % name)
+        self._logger.propagate = False
+        self._logger.addHandler(_FailLog(self._logs, self._lock))
         self.api = params.get("api") or "kafka"
         self._alibaba = None
 
@@ -188,7 +253,8 @@ class Cluster:
 
     # -- naming and error capture --------------------------------------------------------------
     def __str__(self):
-        return "%s cluster (%s)" % (self.name, self.base_config["bootstrap.servers"])
+        what = "cluster" if self.name == "cluster" else "%s cluster" % self.name
+        return "%s (%s)" % (what, self.base_config["bootstrap.servers"])
 
     def _error_cb(self, err):
         with self._lock:
@@ -201,16 +267,29 @@ class Cluster:
             self._admin.poll(0)  # error callbacks are served from poll()
         with self._lock:
             errors = list(self._errors)
+            logs = list(self._logs)
         for code in _CAUSE_CODES:
             for err in reversed(errors):
-                if err.name() == code:
+                if err.name() == code and not err.str().endswith("brokers are down"):
                     return err.str()
+        if logs:  # "0/2 brokers are down" says less than the line that says why each one went down
+            line = logs[-1]
+            return line.split("]: ", 1)[-1] if "]: " in line else line
         return errors[-1].str() if errors else None
+
+    def hint(self):
+        """A protocol, mechanism or trust mismatch seen in librdkafka's errors and logs, as advice (or None)."""
+        with self._lock:
+            texts = [e.str() for e in self._errors] + list(self._logs)
+        return protocol_hint(self.params, texts)
 
     def client_config(self, **overrides):
         conf = dict(self.base_config)
         conf["error_cb"] = self._error_cb
-        conf["log_level"] = 0  # errors reach us through error_cb; keep librdkafka quiet on stderr
+        # errors reach us through error_cb, connection failures through the logger (kept in memory, never
+        # printed): librdkafka stays quiet on stderr
+        conf["logger"] = self._logger
+        conf["log_level"] = 6
         conf.update(overrides)
         return conf
 
@@ -262,6 +341,9 @@ class Cluster:
         cause = self.last_cause()
         if cause and cause not in text:
             text = "%s (cause: %s)" % (text, cause)
+        hint = self.hint()
+        if hint:
+            text = "%s; %s" % (text, hint)
         return KafkaOpsError("%s: %s failed: %s" % (self, what, text))
 
     def result(self, future, what, timeout=None):

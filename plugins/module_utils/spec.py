@@ -711,6 +711,12 @@ def read_cluster(cluster, info, probe, warnings, selection=None):
         all_names = view.topics()
         chosen = set(selection.select(all_names)) if selection is not None else set(n for n in all_names if not is_internal(n))
         names = sorted(n for n in all_names if is_internal(n) or n in chosen)
+        if selection is not None and selection.include_given and not chosen:
+            # sizing zero topics is no answer: a typo in include would otherwise size the target for nothing
+            raise KafkaOpsError("%s: include %s (exclude %s) selects no topic of the %d it has, so there is nothing to "
+                                "evaluate; patterns match whole names (%r, not %r, selects the topics starting with "
+                                "orders)" % (cluster, [p.pattern for p in selection.include], [p.pattern for p in selection.exclude],
+                                             len([n for n in all_names if not is_internal(n)]), "orders.*", "^orders"))
         if selection is not None:
             for pattern in selection.unmatched_includes(all_names):
                 warnings.append("%s: include pattern %r matches no topic (patterns match whole names: %r, not %r, "

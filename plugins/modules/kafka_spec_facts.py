@@ -209,6 +209,7 @@ options:
   sample_interval:
     description:
       - Seconds between two samples inside O(sample_window); the busiest interval gives the peak traffic.
+      - Longer than a positive O(sample_window) is refused before any Kafka call (one sample measures no rate).
     type: float
     default: 1.0
   headroom:
@@ -227,7 +228,9 @@ options:
       - Internal topics (the collection's one rule - Kafka's C(__) topics, MirrorMaker 2, Kafka Connect,
         Schema Registry, Confluent Platform, the copy's offset map) are never selected. They are always listed
         (flagged) but never sized or counted as migrated.
-      - An empty list is refused (it would evaluate nothing).
+      - An empty list is refused (it would evaluate nothing). Patterns that together select no topic fail the task
+        (sizing a target for no topic is no answer, and is almost always a typo); a single pattern that matches no
+        topic while others do gives a warning.
     type: list
     elements: str
     aliases: [topics]
@@ -573,6 +576,12 @@ def validate(params):
         raise KafkaOpsError("sample_interval must be positive")
     if params["headroom"] < 1:
         raise KafkaOpsError("headroom must be 1.0 or more, got %s" % params["headroom"])
+    if 0 < params["sample_window"] < params["sample_interval"]:
+        # one sample is no rate: the window would end before the second sample
+        raise KafkaOpsError("sample_interval (%s s) is longer than sample_window (%s s), so traffic would be sampled "
+                            "once and not measured: make sample_interval at most sample_window (e.g. %s s), or "
+                            "sample_window 0 to skip sampling" % (params["sample_interval"], params["sample_window"],
+                                                                 max(params["sample_window"] / 10.0, 0.1)))
     if params["sample_window"] >= params["timeout"]:
         raise KafkaOpsError("sample_window (%s s) must be shorter than timeout (%s s)" % (params["sample_window"], params["timeout"]))
     if params["target_replication_factor"] is not None and params["target_replication_factor"] < 1:
@@ -640,6 +649,8 @@ def main():
         errors = [p["detail"] for p in preflight["problems"] if p["severity"] == "error"]
         module.fail_json(msg="the target does not fit: %d problem(s): %s" % (len(errors), "; ".join(errors[:5])),
                          spec=result)
+    for warning in result.get("warnings") or []:
+        module.warn(warning)
     module.exit_json(changed=False, spec=result)
 
 

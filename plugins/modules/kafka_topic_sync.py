@@ -56,7 +56,8 @@ options:
   include:
     description:
       - Regular expressions (Python syntax, matched against the whole topic name, C(re.fullmatch)) of the source
-        topics to copy. Not given, every non-internal topic is copied; an empty list copies none.
+        topics to copy. Not given, every non-internal topic is copied; an empty list is refused (it would copy
+        none, which is almost always a templating mistake).
       - A pattern that matches no source topic gives a warning and is listed in RV(unmatched_include); the task
         does not fail, because a re-run after the source topics are gone (retired, or renamed) is legitimate,
         and a failure would stop that re-run. Check the warning for typos.
@@ -428,6 +429,9 @@ def main():
     module = args.KafkaModule(argument_spec=argument_spec(), supports_check_mode=True)
     p = module.params
     try:
+        if p["include"] is not None and not p["include"]:
+            raise KafkaOpsError("include is empty, so no topic would be copied: omit it to copy every non-internal topic, "
+                                "or list the patterns of the topics to copy")
         options = SyncOptions(
             include=p["include"], exclude=p["exclude"], replication_factor=p["replication_factor"],
             deny_configs=p["deny_configs"], extra_deny_configs=p["extra_deny_configs"],

@@ -307,7 +307,7 @@ def _alias_of(options):
     return dict(options, bootstrap_servers=[swap(s) for s in options["bootstrap_servers"]])
 
 
-def test_the_source_given_twice_as_target_is_refused_before_anything_is_read(clusters, unique):
+def test_the_source_given_twice_as_target_is_refused_before_anything_is_read(clusters, source, unique):
     alias = _alias_of(clusters.source)
     assert alias["bootstrap_servers"] != clusters.source["bootstrap_servers"]
     with pytest.raises(FailJson) as err:
@@ -317,8 +317,9 @@ def test_the_source_given_twice_as_target_is_refused_before_anything_is_read(clu
     assert "the source and the target are the same cluster" in msg and "nothing was read or written" in msg
     assert "spec" not in err.value.result
     # the real target passes the same check
+    source.create([(unique("twice") + ".a", 1, 1, {})])
     result = run_module(kafka_spec_facts, {"source": clusters.source, "target": clusters.target,
-                                           "include": [_under(unique("none"))], "sample_window": 0, "groups": False,
+                                           "include": [_under(unique("twice"))], "sample_window": 0, "groups": False,
                                            "timeout": 30})
     assert result["spec"]["preflight"]["cluster_id"] != result["spec"]["cluster_id"]
 

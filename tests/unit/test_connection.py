@@ -80,3 +80,27 @@ def test_user_config_tunes_clients_but_never_protected_settings():
     assert prod["linger.ms"] == 50 and prod["acks"] == "all" and prod["client.rack"] == "z1"
     cons = cl._tunable({"isolation.level": "read_committed", "enable.auto.commit": False})
     assert cons["isolation.level"] == "read_committed" and cons["enable.auto.commit"] is False
+
+
+@pytest.mark.parametrize("params, text, expected", [
+    ({}, "127.0.0.1:19591/bootstrap: Disconnected: connection closed by peer: receive 0 after POLLIN "
+         "(after 0ms in state UP)", "expects SASL authentication, but security_protocol is PLAINTEXT"),
+    ({"security_protocol": "SSL"}, "SSL handshake failed: Disconnected: SSL connection closed by peer: connecting to "
+                                   "a PLAINTEXT broker listener?", "does not speak TLS, but security_protocol is SSL"),
+    ({"security_protocol": "SASL_PLAINTEXT"}, "Broker: Request not valid in current SASL state",
+     "does not take SASL, but security_protocol is SASL_PLAINTEXT"),
+    ({"security_protocol": "SASL_SSL", "sasl_mechanism": "PLAIN"},
+     "Broker: Unsupported SASL mechanism: broker's supported mechanisms: SCRAM-SHA-512", "sasl_mechanism PLAIN"),
+    ({"security_protocol": "SASL_SSL"}, "SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: "
+                                        "broker certificate could not be verified", "not signed by a CA this client trusts"),
+    ({"security_protocol": "SSL"}, "SSL handshake failed: ssl/tls alert handshake failure", "client certificate"),
+])
+def test_protocol_hint_names_the_mismatch(params, text, expected):
+    assert expected in c.protocol_hint(params, [text])
+
+
+def test_protocol_hint_only_for_the_protocol_it_fits():
+    # "closed by peer in state UP" means a SASL listener only when the client did not use SASL
+    text = "Disconnected: connection closed by peer: receive 0 after POLLIN (after 0ms in state UP)"
+    assert c.protocol_hint({"security_protocol": "SASL_PLAINTEXT"}, [text]) is None
+    assert c.protocol_hint({}, ["Connect to ipv4#127.0.0.1:1 failed: Connection refused"]) is None
