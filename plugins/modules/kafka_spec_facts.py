@@ -578,10 +578,10 @@ def validate(params):
         raise KafkaOpsError("headroom must be 1.0 or more, got %s" % params["headroom"])
     if 0 < params["sample_window"] < params["sample_interval"]:
         # one sample is no rate: the window would end before the second sample
+        suggested = max(params["sample_window"] / 10.0, 0.1)
         raise KafkaOpsError("sample_interval (%s s) is longer than sample_window (%s s), so traffic would be sampled "
                             "once and not measured: make sample_interval at most sample_window (e.g. %s s), or "
-                            "sample_window 0 to skip sampling" % (params["sample_interval"], params["sample_window"],
-                                                                 max(params["sample_window"] / 10.0, 0.1)))
+                            "sample_window 0 to skip sampling" % (params["sample_interval"], params["sample_window"], suggested))
     if params["sample_window"] >= params["timeout"]:
         raise KafkaOpsError("sample_window (%s s) must be shorter than timeout (%s s)" % (params["sample_window"], params["timeout"]))
     if params["target_replication_factor"] is not None and params["target_replication_factor"] < 1:
