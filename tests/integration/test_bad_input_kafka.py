@@ -47,27 +47,36 @@ def ctx(clusters, tmp_path_factory):
             "tmp": str(tmp_path_factory.mktemp("bad-input")), "tag": tag}
 
 
-def _groups_state(conf, tag):
-    admin = AdminClient(conf)
-    listed = admin.list_consumer_groups().result(30)
-    names = sorted(g.group_id for g in listed.valid if tag in g.group_id)
-    state = {}
-    for name in names:
-        res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(name)])[name].result(30)
-        state[name] = sorted((tp.topic, tp.partition, tp.offset) for tp in res.topic_partitions)
-    return state
+_ADMINS = {}
 
 
-def snapshot(clusters, ctx):
-    """What a failed task must not have changed."""
+def _admin(clusters, name):
+    if name not in _ADMINS:
+        _ADMINS[name] = AdminClient(clusters.librdkafka(name))
+    return _ADMINS[name]
+
+
+def _group_offsets(admin, group):
+    res = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(30)
+    return sorted((tp.topic, tp.partition, tp.offset) for tp in res.topic_partitions)
+
+
+def snapshot(clusters, ctx, all_groups=False):
+    """What a failed task must not have changed: both clusters' topics (and partition counts), the test
+    group's committed offsets on both, the source topic's end offsets, the scratch folder's files (content
+    and mode); with ``all_groups``, every group with the run's tag on either cluster and its offsets."""
     out = {}
     for name in ("source", "target"):
-        conf = clusters.librdkafka(name)
-        meta = AdminClient(conf).list_topics(timeout=30)
+        admin = _admin(clusters, name)
+        meta = admin.list_topics(timeout=30)
         out[name + " topics"] = sorted((t, len(m.partitions)) for t, m in meta.topics.items())
-        out[name + " groups"] = _groups_state(conf, ctx["tag"])
-    admin = AdminClient(clusters.librdkafka("source"))
-    out["source end offsets"] = sorted(list_offsets(admin, [(ctx["topic"], p) for p in (0, 1)]).items())
+        if all_groups:
+            listed = admin.list_consumer_groups().result(30)
+            names = sorted(g.group_id for g in listed.valid if ctx["tag"] in g.group_id)
+            out[name + " groups"] = dict((g, _group_offsets(admin, g)) for g in names)
+        else:
+            out[name + " group"] = _group_offsets(admin, ctx["group"])
+    out["source end offsets"] = sorted(list_offsets(_admin(clusters, "source"), [(ctx["topic"], p) for p in (0, 1)]).items())
     files = {}
     for root, _dirs, names in os.walk(ctx["tmp"]):
         for n in names:
@@ -78,6 +87,12 @@ def snapshot(clusters, ctx):
     return out
 
 
+@pytest.fixture(scope="module")
+def initial(clusters, ctx):
+    """Every group of the run before the first row; the last test compares."""
+    return snapshot(clusters, ctx, all_groups=True)
+
+
 def _prepare_files(case, ctx):
     for rel, text in case.files.items():
         with open(os.path.join(ctx["tmp"], rel), "w") as fh:
@@ -85,7 +100,7 @@ def _prepare_files(case, ctx):
 
 
 @pytest.mark.parametrize("case", bad_input.MODULE_CASES, ids=[c.id for c in bad_input.MODULE_CASES])
-def test_module_bad_input(case, clusters, ctx, monkeypatch):
+def test_module_bad_input(case, clusters, ctx, initial, monkeypatch):
     _prepare_files(case, ctx)
     before = snapshot(clusters, ctx)
     warnings = []
@@ -127,11 +142,18 @@ def test_role_bad_input(clusters, ctx, tmp_path):
     playbook = tmp_path / "bad-input.yml"
     playbook.write_text(json.dumps([{"name": "Bad input to every role", "hosts": "localhost", "gather_facts": False,
                                      "tasks": tasks}]))
-    before = snapshot(clusters, ctx)
+    before = snapshot(clusters, ctx, all_groups=True)
     rc, output = run_playbook(str(playbook), timeout=300)
     assert rc == 0 and results.exists(), output
     got = json.loads(results.read_text())
     for case in bad_input.ROLE_CASES:
         sees = bad_input.fill(case.sees, ctx)
         assert sees in got[case.id], "%s: expected %r in the message, got: %s" % (case.id, sees, got[case.id])
-    assert snapshot(clusters, ctx) == before
+    assert snapshot(clusters, ctx, all_groups=True) == before
+
+
+def test_no_row_created_a_group(clusters, ctx, initial):
+    """After every row: no group with the run's tag appeared on either cluster, none moved."""
+    now = snapshot(clusters, ctx, all_groups=True)
+    keys = ("source groups", "target groups", "source topics", "target topics", "source end offsets")
+    assert dict((k, now[k]) for k in keys) == dict((k, initial[k]) for k in keys)
