@@ -237,17 +237,22 @@ def test_evaluate_phase_fails_when_target_limits_are_too_small(clusters, unique,
 
 
 # -- the cutover: consumers, producers and drain phases with the demo applications under supervisord --
-def run_with_inventory(inventory, extra, tags=None, check=False, background=False):
+def run_with_inventory(inventory, extra, tags=None, check=False, background=False, verbosity=0, env=None):
     """ansible-playbook migrate.yml with a real inventory (hosts in the kafka_* groups, local connection).
 
     ``tags=None`` runs the whole playbook. ``background=True`` returns the running ``Popen`` (its output
-    goes to ``<inventory folder>/run.log``); otherwise ``(returncode, output)``.
+    goes to ``<inventory folder>/run.log``); otherwise ``(returncode, output)``. ``verbosity`` 3 is ``-vvv``;
+    ``env`` adds environment variables (e.g. ``ANSIBLE_LOG_PATH``).
     """
     from tests.utils.collection import collections_root
+    extra_env = env or {}
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_root(), ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
                ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_LOCALHOST_WARNING="0")
+    env.update(extra_env)
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", str(inventory), MIGRATE,
            "-e", json.dumps(extra)] + (["--tags", tags] if tags else []) + (["--check", "--diff"] if check else [])
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
     if background:
         log = open(os.path.join(os.path.dirname(str(inventory)), "run.log"), "w")
         return subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
@@ -338,8 +343,9 @@ class AppRig:
             kafka_drain_groups=[self.group], kafka_drain_topics=[self.topic], kafka_drain_idle_for=3,
             kafka_drain_interval=1, kafka_drain_timeout=240), **more))
 
-    def run(self, extra, tags=None, check=False, background=False):
-        return run_with_inventory(self.inventory, extra, tags, check=check, background=background)
+    def run(self, extra, tags=None, check=False, background=False, verbosity=0, env=None):
+        return run_with_inventory(self.inventory, extra, tags, check=check, background=background, verbosity=verbosity,
+                                  env=env)
 
     def ledger(self, name):
         from tests.integration.test_demo_apps import ledger

@@ -193,3 +193,35 @@ def test_no_secret_in_any_output_at_vvv_with_diff(clusters, probe_user, unique, 
                 continue
             with open(path, "rb") as fh:
                 assert MARK.encode() not in fh.read(), "a secret is in %s" % path
+
+
+def test_migrate_at_vvv_with_diff_shows_no_secret(clusters, probe_user, unique, tmp_path):
+    """playbooks/migrate.yml, all eight steps in check mode at ``-vvv --diff`` (every role, every module task
+    with its masked invocation and its diff), with the target reached as the probe user: no secret in the
+    output or Ansible's log file, and nothing written."""
+    from tests.integration.test_demo_apps import wait_for
+    from tests.integration.test_roles_kafka import AppRig
+
+    tag, user, password = probe_user
+    option_secret = _secret("sasl-option", tag)
+    rig = AppRig(clusters, tmp_path, unique, "sec-migrate")
+    target = dict(clusters.target, sasl_username=user, sasl_password=option_secret,
+                  config={"sasl.password": password})  # the modules authenticate with config's password
+    extra = rig.extra(kafka_migration_procedure="drain", kafka_evaluate_sample_window=0,
+                      kafka_evaluate_include=[re.escape(rig.topic)], kafka_target=target)
+    log = tmp_path / "ansible.log"
+    with rig.supervisor as sup:
+        sup.ctl("start", "consumer-old", *rig.producers)
+        wait_for("the old consumer to process and commit", lambda: len(rig.ledger("old")) >= 20, 90)
+        files_before = dict((p.name, p.read_text()) for p in sorted(rig.folder.glob("*.properties")))
+        rc, output = rig.run(extra, check=True, verbosity=3, env={"ANSIBLE_LOG_PATH": str(log)})
+    assert rc == 0, output[-6000:]
+    assert "recommended target:" in output and "would create: 1 topic(s)" in output  # the steps really ran
+    assert '"sasl_username": "%s"' % user in output                                 # invocations are shown
+    assert '"sasl.password": "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"' in output
+    for where, text in (("playbook output", output), ("Ansible's log file", log.read_text())):
+        for name, value in (("config sasl.password", password), ("sasl_password option", option_secret),
+                            ("the harness's admin password", clusters["target"]["sasl_password"])):
+            assert value not in text, "the %s appears in the %s" % (name, where)
+        assert MARK not in text, "a secret appears in the %s near %r" % (where, text[max(text.find(MARK) - 200, 0):text.find(MARK) + 80])
+    assert dict((p.name, p.read_text()) for p in sorted(rig.folder.glob("*.properties"))) == files_before
