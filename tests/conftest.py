@@ -43,13 +43,22 @@ def clusters():
 
 
 class ClusterSet(dict):
-    """The clusters file's content plus module-ready option dicts."""
+    """The clusters file's content plus module-ready option dicts.
+
+    ``target_sasl_ssl`` and ``target_mtls`` are the target's TLS listeners (the test CA trusted, the host
+    name verified); ``tls`` is the clusters file's ``target.tls`` (listeners, CA, client certificate, wrong
+    CA, Java stores); ``on_tls(listener)`` is this set with the target reached over one of them."""
+
+    TLS_LISTENERS = ("sasl_ssl", "ssl")
 
     @staticmethod
     def options(cluster):
-        keys = ("bootstrap_servers", "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password")
+        keys = ("bootstrap_servers", "security_protocol", "sasl_mechanism", "sasl_username", "sasl_password",
+                "ssl_ca_location", "ssl_certificate_location", "ssl_key_location", "ssl_key_password")
         opts = {k: cluster[k] for k in keys if cluster.get(k)}
         opts["bootstrap_servers"] = cluster["bootstrap_servers"].split(",")
+        if cluster.get("security_protocol") in ("SSL", "SASL_SSL"):
+            opts["ssl_check_hostname"] = True
         return opts
 
     @property
@@ -60,8 +69,55 @@ class ClusterSet(dict):
     def target(self):
         return self.options(self["target"])
 
+    @property
+    def tls(self):
+        """The target's TLS details from the clusters file (fails the test when the file has none)."""
+        tls = self["target"].get("tls")
+        if not tls:
+            pytest.fail("the clusters file has no TLS listeners for the target (written by an older harness?): "
+                        "restart the clusters (kafka_harness.py down, then up)")
+        return tls
+
+    def tls_entry(self, listener):
+        """The target as a clusters-file entry for its ``sasl_ssl`` or ``ssl`` (mutual TLS) listener."""
+        assert listener in self.TLS_LISTENERS, listener
+        tls, target = self.tls, self["target"]
+        entry = dict((k, v) for k, v in target.items() if k != "tls")
+        entry.update(bootstrap_servers=tls[listener + "_bootstrap_servers"], security_protocol=listener.upper(),
+                     ssl_ca_location=tls["ca_location"])
+        if listener == "ssl":
+            for key in ("sasl_mechanism", "sasl_username", "sasl_password"):
+                entry.pop(key, None)
+            entry.update(ssl_certificate_location=tls["client_certificate_location"],
+                         ssl_key_location=tls["client_key_location"])
+        return entry
+
+    @property
+    def target_sasl_ssl(self):
+        """Module options for the target's SASL_SSL listener: SCRAM, the test CA, host name verified."""
+        return self.options(self.tls_entry("sasl_ssl"))
+
+    @property
+    def target_mtls(self):
+        """Module options for the target's SSL listener with a client certificate (mutual TLS)."""
+        return self.options(self.tls_entry("ssl"))
+
+    def on_tls(self, listener):
+        """This set with the target reached over its ``sasl_ssl`` or ``ssl`` listener (``target``,
+        ``librdkafka("target")``, ``vars_file`` and ``["target"]["bootstrap_servers"]`` follow)."""
+        return ClusterSet(dict(self, target=self.tls_entry(listener)))
+
     def librdkafka(self, name):
-        return kafka_harness.client_config(self[name])
+        """librdkafka settings for ``source`` or ``target`` (the TLS ones when this set is ``on_tls``)."""
+        conf = kafka_harness.client_config(self[name])
+        for opt, key in (("ssl_ca_location", "ssl.ca.location"),
+                         ("ssl_certificate_location", "ssl.certificate.location"),
+                         ("ssl_key_location", "ssl.key.location")):
+            if self[name].get(opt):
+                conf[key] = self[name][opt]
+        if self[name].get("ssl_ca_location"):
+            conf["ssl.endpoint.identification.algorithm"] = "https"
+        return conf
 
     def vars_file(self, tmp_path):
         """A JSON extra-vars file with ``kafka_source`` / ``kafka_target`` for ansible-playbook."""

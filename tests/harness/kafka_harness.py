@@ -3,10 +3,31 @@
 Two clusters, like a migration meets them:
 
 * ``source``: Apache Kafka 3.9.2 on ZooKeeper, 3 brokers, PLAINTEXT listener (the self-managed
-  cluster users leave behind).
+  cluster users leave behind), ACLs stored in ZooKeeper (AclAuthorizer; resources without ACLs are
+  open, ``User:ANONYMOUS`` is a super user).
 * ``target``: Apache Kafka 4.4.0 in KRaft mode, SASL_PLAINTEXT with SCRAM-SHA-512 (credentials
-  added at format time), like a managed service. Node 0 is broker and controller, the other nodes
-  are brokers only.
+  added at format time), like a managed service, with KRaft ACLs (StandardAuthorizer; ``User:admin``
+  is a super user, resources without ACLs are open). Node 0 is broker and controller, the other nodes
+  are brokers only. Each target broker also has two TLS listeners, like a managed service's public
+  endpoints: ``SASL_SSL`` (the same SCRAM user) and ``SSL`` with ``ssl.client.auth=required`` (mutual
+  TLS; the client certificate's DN ``CN=kafkaops-client`` is the principal, a super user). The
+  SASL_PLAINTEXT listener stays the inter-broker one and the target's default in the clusters file.
+
+Ports (``--base-port`` B shifts them all; the defaults are for B = 19000)::
+
+    B+91+i    source broker i, PLAINTEXT            B+181     source ZooKeeper
+    B+191+i   target broker i, SASL_PLAINTEXT       B+201+i   target broker i, SASL_SSL
+    B+211+i   target broker i, SSL (mutual TLS)     B+291     target KRaft controller (PLAINTEXT)
+
+A start refuses to run, before it starts or wipes anything, when any of these ports is already taken
+(another harness on the same ports), naming each port and what it is for.
+
+TLS material is made with ``openssl`` (and ``keytool`` for a PKCS12 truststore) at each start, under
+``<workdir>/tls/``: a test CA (``ca.pem``), the brokers' certificate (SAN ``IP:127.0.0.1``,
+``DNS:localhost``) in a PKCS12 keystore, a client certificate and key for mutual TLS signed by the same
+CA (``client.pem``, ``client.key``, the key also encrypted in ``client-encrypted.key``, both in
+``client.p12`` for Java), a Java truststore (``truststore.p12``) and an unrelated CA (``wrong-ca.pem``)
+for negative tests. Their paths and passwords are in the clusters file under ``target.tls``.
 
 The Apache download site cannot be reached here, so each version's jars are copied from Maven Central
 with ``mvn dependency:copy-dependencies`` (one pom per version in ``maven/``) into a cache folder and run
@@ -51,6 +72,10 @@ DEFAULT_WORKDIR = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kafkaops-harne
 TARGET_USER = "admin"
 TARGET_PASSWORD = "admin-secret"
 TARGET_MECHANISM = "SCRAM-SHA-512"
+# TLS test material (made at each start under <workdir>/tls; loopback test clusters, not secrets).
+TLS_PASSWORD = "kafkaops-tls-secret"
+TLS_CLIENT_DN = "CN=kafkaops-client"
+TLS_CLIENT_PRINCIPAL = "User:" + TLS_CLIENT_DN
 
 
 def cache_dir() -> str:
@@ -109,6 +134,27 @@ class Layout:
     def target_port(self, i: int) -> int:
         return self.base_port + 191 + i
 
+    def target_sasl_ssl_port(self, i: int) -> int:
+        return self.base_port + 201 + i
+
+    def target_ssl_port(self, i: int) -> int:
+        return self.base_port + 211 + i
+
+    @property
+    def tls_dir(self) -> str:
+        return os.path.join(self.workdir, "tls")
+
+    def ports(self) -> list:
+        """``[(port, what it is for)]`` of every port a start listens on."""
+        out = [(self.source_port(i), "source-%d PLAINTEXT" % i) for i in range(self.source_brokers)]
+        out.append((self.zk_port, "source ZooKeeper"))
+        for i in range(self.target_brokers):
+            out += [(self.target_port(i), "target-%d SASL_PLAINTEXT" % i),
+                    (self.target_sasl_ssl_port(i), "target-%d SASL_SSL" % i),
+                    (self.target_ssl_port(i), "target-%d SSL" % i)]
+        out.append((self.controller_port, "target KRaft controller"))
+        return out
+
     @property
     def controller_port(self) -> int:
         return self.base_port + 291
@@ -135,10 +181,34 @@ class Layout:
                 "sasl_mechanism": TARGET_MECHANISM,
                 "sasl_username": TARGET_USER,
                 "sasl_password": TARGET_PASSWORD,
+                "tls": self.describe_tls(),
             },
             "workdir": self.workdir,
             "logs": os.path.join(self.workdir, "logs"),
             "pid": os.getpid(),
+        }
+
+    def describe_tls(self) -> dict:
+        """The target's TLS listeners and the files a client needs for them (``target.tls`` of the clusters file)."""
+        d = self.tls_dir
+        return {
+            "sasl_ssl_bootstrap_servers": ",".join(
+                "127.0.0.1:%d" % self.target_sasl_ssl_port(i) for i in range(self.target_brokers)),
+            "ssl_bootstrap_servers": ",".join(
+                "127.0.0.1:%d" % self.target_ssl_port(i) for i in range(self.target_brokers)),
+            "ca_location": os.path.join(d, "ca.pem"),
+            "wrong_ca_location": os.path.join(d, "wrong-ca.pem"),
+            "client_certificate_location": os.path.join(d, "client.pem"),
+            "client_key_location": os.path.join(d, "client.key"),
+            "client_key_encrypted_location": os.path.join(d, "client-encrypted.key"),
+            "client_key_password": TLS_PASSWORD,
+            "client_principal": TLS_CLIENT_PRINCIPAL,
+            "client_keystore_location": os.path.join(d, "client.p12"),
+            "client_keystore_password": TLS_PASSWORD,
+            "client_keystore_type": "PKCS12",
+            "truststore_location": os.path.join(d, "truststore.p12"),
+            "truststore_password": TLS_PASSWORD,
+            "truststore_type": "PKCS12",
         }
 
 
@@ -257,6 +327,10 @@ def configure(layout: Layout) -> list:
             "advertised.listeners": "PLAINTEXT://127.0.0.1:%d" % layout.source_port(i),
             "log.dirs": os.path.join(w, "data", "source-%d" % i),
             "broker.rack": "rack-%d" % i,
+            # ACLs like a self-managed cluster keeps them (ZooKeeper); resources without ACLs stay open
+            "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+            "allow.everyone.if.no.acl.found": "true",
+            "super.users": "User:ANONYMOUS",
         })
         path = os.path.join(conf, "source-%d.properties" % i)
         _write(path, _props(props))
@@ -266,9 +340,12 @@ def configure(layout: Layout) -> list:
     # Target: KRaft, node 0 broker+controller, others brokers, SASL/SCRAM-SHA-512.
     jaas = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
             'username="%s" password="%s";' % (TARGET_USER, TARGET_PASSWORD))
+    tls = os.path.join(w, "tls")
     for i in range(layout.target_brokers):
         props = _common_broker(layout, layout.target_brokers)
-        listeners = "SASL_PLAINTEXT://127.0.0.1:%d" % layout.target_port(i)
+        advertised = ("SASL_PLAINTEXT://127.0.0.1:%d,SASL_SSL://127.0.0.1:%d,SSL://127.0.0.1:%d"
+                      % (layout.target_port(i), layout.target_sasl_ssl_port(i), layout.target_ssl_port(i)))
+        listeners = advertised
         if i == 0:
             listeners += ",CONTROLLER://127.0.0.1:%d" % layout.controller_port
         props.update({
@@ -277,14 +354,29 @@ def configure(layout: Layout) -> list:
             "controller.quorum.voters": "0@127.0.0.1:%d" % layout.controller_port,
             "controller.listener.names": "CONTROLLER",
             "listeners": listeners,
-            "advertised.listeners": "SASL_PLAINTEXT://127.0.0.1:%d" % layout.target_port(i),
-            "listener.security.protocol.map": "SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "advertised.listeners": advertised,
+            "listener.security.protocol.map":
+                "SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name": "SASL_PLAINTEXT",
             "sasl.enabled.mechanisms": TARGET_MECHANISM,
             "sasl.mechanism.inter.broker.protocol": TARGET_MECHANISM,
             "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config": jaas,
+            "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": jaas,
+            # TLS listeners: one broker certificate (SAN 127.0.0.1, localhost) for both; SSL requires a
+            # client certificate
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": os.path.join(tls, "broker.p12"),
+            "ssl.keystore.password": TLS_PASSWORD,
+            "ssl.key.password": TLS_PASSWORD,
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": os.path.join(tls, "ca.pem"),
+            "listener.name.ssl.ssl.client.auth": "required",
             "log.dirs": os.path.join(w, "data", "target-%d" % i),
             "broker.rack": "zone-%d" % i,
+            # KRaft ACLs; the admin user, the mutual-TLS client and the controller listener (ANONYMOUS) are super users
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "true",
+            "super.users": "User:%s;%s;User:ANONYMOUS" % (TARGET_USER, TLS_CLIENT_PRINCIPAL),
         })
         path = os.path.join(conf, "target-%d.properties" % i)
         _write(path, _props(props))
@@ -300,7 +392,7 @@ def format_target(layout: Layout) -> None:
     cmds = []
     for i in range(layout.target_brokers):
         argv = _java(layout, TARGET_VERSION, "target-%d-format" % i, [
-            "kafka.tools.StorageTool", "format", "-t", cluster_id,
+            "kafka.tools.StorageTool", "format", "--cluster-id=" + cluster_id,  # an id may start with "-"
             "-c", os.path.join(conf, "target-%d.properties" % i),
             "--add-scram", "%s=[name=%s,password=%s]" % (TARGET_MECHANISM, TARGET_USER, TARGET_PASSWORD),
         ], heap="128m")
@@ -311,6 +403,64 @@ def format_target(layout: Layout) -> None:
         out.close()
         if rc != 0:
             raise RuntimeError("formatting target node %d failed (rc %d), see %s" % (i, rc, out.name))
+
+
+def make_tls(layout: Layout) -> dict:
+    """Make the test CA, the brokers' and the client's certificates and the wrong CA under ``<workdir>/tls``.
+
+    Returns the target's ``tls`` entry of the clusters file. Every file is made fresh at each start."""
+    d = layout.tls_dir
+    os.makedirs(d, exist_ok=True)
+
+    def path(name):
+        return os.path.join(d, name)
+
+    def openssl(*args):
+        proc = subprocess.run(["openssl", *args], cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, check=False, timeout=60)
+        if proc.returncode != 0:
+            raise RuntimeError("openssl %s failed (rc %d): %s" % (args[0], proc.returncode, proc.stdout.strip()))
+
+    def ca(name, cn):
+        openssl("req", "-x509", "-new", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30",
+                "-keyout", path(name + ".key"), "-out", path(name + ".pem"), "-subj", "/CN=" + cn,
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+                "-addext", "subjectKeyIdentifier=hash")
+
+    def leaf(name, cn, ext):
+        _write(path(name + ".ext"), "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
+               "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid,issuer\n" + ext)
+        openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", path(name + ".key"),
+                "-out", path(name + ".csr"), "-subj", "/" + cn)
+        openssl("x509", "-req", "-in", path(name + ".csr"), "-CA", path("ca.pem"), "-CAkey", path("ca.key"),
+                "-set_serial", str(int(uuid.uuid4().hex[:15], 16)), "-sha256", "-days", "30",
+                "-extfile", path(name + ".ext"), "-out", path(name + ".pem"))
+
+    ca("ca", "kafkaops test CA")
+    ca("wrong-ca", "kafkaops unrelated CA")
+    leaf("broker", "CN=localhost",
+         "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    leaf("client", TLS_CLIENT_DN, "extendedKeyUsage=clientAuth\n")
+    # brokers: key + certificate + CA in a PKCS12 keystore; client: the same for Java, and its key encrypted
+    for name in ("broker", "client"):
+        openssl("pkcs12", "-export", "-in", path(name + ".pem"), "-inkey", path(name + ".key"),
+                "-certfile", path("ca.pem"), "-name", name, "-passout", "pass:" + TLS_PASSWORD,
+                "-out", path(name + ".p12"))
+    openssl("pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in", path("client.key"), "-passout", "pass:" + TLS_PASSWORD,
+            "-out", path("client-encrypted.key"))
+    # a Java truststore holding the CA (OpenSSL 3.0 cannot mark a PKCS12 entry as trusted for Java: keytool)
+    proc = subprocess.run(["keytool", "-importcert", "-noprompt", "-alias", "kafkaops-ca", "-file", path("ca.pem"),
+                           "-keystore", path("truststore.p12"), "-storetype", "PKCS12", "-storepass", TLS_PASSWORD],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False, timeout=120)
+    if proc.returncode != 0:
+        raise RuntimeError("keytool -importcert failed (rc %d): %s" % (proc.returncode, proc.stdout.strip()))
+    for name in os.listdir(d):
+        if name.endswith((".csr", ".ext")):
+            os.unlink(path(name))
+        else:
+            os.chmod(path(name), 0o600 if name.endswith((".key", ".p12")) else 0o644)
+    return layout.describe_tls()
 
 
 def _kraft_uuid() -> str:
@@ -324,6 +474,37 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _port_taken(port: int) -> bool:
+    """Something listens on 127.0.0.1:``port``, or holds it so that a broker could not bind it."""
+    if _port_open(port):
+        return True
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the JVM binds: a TIME_WAIT socket is no obstacle
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+class PortsInUse(RuntimeError):
+    """A port the harness would listen on is taken; nothing was started."""
+
+
+def check_ports(layout: Layout) -> None:
+    """Raise :class:`PortsInUse` naming each taken port and what it is for."""
+    busy = [(port, what) for port, what in layout.ports() if _port_taken(port)]
+    if not busy:
+        return
+    named = ", ".join("%d (%s)" % pw for pw in busy)
+    raise PortsInUse(
+        "port%s %s %s in use: another harness running? stop it with `python %s --workdir %s --base-port %d down` "
+        "or choose another --base-port (this one, %d, uses %d-%d)"
+        % ("s" if len(busy) > 1 else "", named, "are" if len(busy) > 1 else "is", os.path.relpath(__file__),
+           layout.workdir, layout.base_port, layout.base_port, min(p for p, _ in layout.ports()),
+           max(p for p, _ in layout.ports())))
+
+
 class Clusters:
     """Start/stop the two clusters; usable as a context manager."""
 
@@ -335,14 +516,11 @@ class Clusters:
     # -- lifecycle ---------------------------------------------------------------------------------
     def start(self, timeout: float = 180) -> dict:
         lay = self.layout
-        busy = [p for p in [lay.zk_port, lay.controller_port]
-                + [lay.source_port(i) for i in range(lay.source_brokers)]
-                + [lay.target_port(i) for i in range(lay.target_brokers)] if _port_open(p)]
-        if busy:
-            raise RuntimeError("ports already in use: %s (another harness running? use --base-port)" % busy)
+        check_ports(lay)                                  # before anything is wiped or started
         install()
         shutil.rmtree(lay.workdir, ignore_errors=True)   # wipe data between runs
         os.makedirs(os.path.join(lay.workdir, "logs"))
+        make_tls(lay)
         procs = configure(lay)
         format_target(lay)
         atexit.register(self.stop)
@@ -401,6 +579,7 @@ class Clusters:
                     probe = "__harness_probe_%s" % uuid.uuid4().hex[:8]
                     admin.create_topics([NewTopic(probe, 1, min(want, 3))])[probe].result(timeout=20)
                     admin.delete_topics([probe])[probe].result(timeout=20)
+                    self._wait_tls_ready(name, cluster, deadline)
                     return
                 last = "%d of %d brokers registered" % (len(md.brokers), want)
             except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
@@ -408,6 +587,30 @@ class Clusters:
             time.sleep(0.5)
         raise RuntimeError("%s cluster not ready before the deadline: %s (logs in %s)"
                            % (name, last, os.path.join(self.layout.workdir, "logs")))
+
+    def _wait_tls_ready(self, name: str, cluster: dict, deadline: float) -> None:
+        """Each broker's TLS listeners (when the cluster has them) answer a metadata request, the CA trusted."""
+        from confluent_kafka.admin import AdminClient
+        if not cluster.get("tls"):
+            return
+        for listener in ("sasl_ssl", "ssl"):
+            for server in cluster["tls"][listener + "_bootstrap_servers"].split(","):
+                conf = dict(client_config(cluster, listener), **{"bootstrap.servers": server})
+                last = "no answer"
+                while True:
+                    self._check_alive()
+                    try:
+                        md = AdminClient(conf).list_topics(timeout=3)
+                        if len(md.brokers) >= cluster["brokers"]:
+                            break
+                        last = "%d of %d brokers in its metadata" % (len(md.brokers), cluster["brokers"])
+                    except Exception as exc:  # noqa: BLE001 - keep polling until the deadline
+                        last = str(exc)
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("%s cluster: the %s listener %s did not answer before the deadline: %s "
+                                           "(logs in %s)" % (name, listener.upper(), server, last,
+                                                             os.path.join(self.layout.workdir, "logs")))
+                    time.sleep(0.5)
 
     def stop(self) -> None:
         """Stop brokers before ZooKeeper/controller; SIGTERM, then SIGKILL after a grace period."""
@@ -456,15 +659,26 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
-def client_config(cluster: dict) -> dict:
-    """librdkafka config for a cluster entry of clusters.json (harness-internal use only)."""
+def client_config(cluster: dict, listener: str | None = None) -> dict:
+    """librdkafka config for a cluster entry of clusters.json (harness-internal use only).
+
+    ``listener`` ``"sasl_ssl"`` or ``"ssl"`` (mutual TLS) picks one of the target's TLS listeners, with the
+    test CA trusted and the hostname verified (and, for ``ssl``, the client certificate)."""
     conf = {"bootstrap.servers": cluster["bootstrap_servers"],
             "security.protocol": cluster.get("security_protocol", "PLAINTEXT"),
             "log_level": 0}
-    if cluster.get("sasl_mechanism"):
-        conf.update({"sasl.mechanism": cluster["sasl_mechanism"],
-                     "sasl.username": cluster["sasl_username"],
-                     "sasl.password": cluster["sasl_password"]})
+    if listener is None or listener == "sasl_ssl":
+        if cluster.get("sasl_mechanism"):
+            conf.update({"sasl.mechanism": cluster["sasl_mechanism"],
+                         "sasl.username": cluster["sasl_username"],
+                         "sasl.password": cluster["sasl_password"]})
+    if listener is not None:
+        tls = cluster["tls"]
+        conf.update({"bootstrap.servers": tls[listener + "_bootstrap_servers"], "security.protocol": listener.upper(),
+                     "ssl.ca.location": tls["ca_location"], "ssl.endpoint.identification.algorithm": "https"})
+        if listener == "ssl":
+            conf.update({"ssl.certificate.location": tls["client_certificate_location"],
+                         "ssl.key.location": tls["client_key_location"]})
     return conf
 
 
@@ -525,6 +739,11 @@ def main(argv=None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: sys.exit(130))
     t0 = time.monotonic()
+    try:
+        check_ports(layout)
+    except PortsInUse as exc:
+        print("harness: %s" % exc, file=sys.stderr, flush=True)
+        return 2
     try:
         desc = clusters.start()
         print("harness: both clusters ready in %.1fs; clusters file %s" % (time.monotonic() - t0, cfile), flush=True)
