@@ -501,8 +501,8 @@ def check_ports(layout: Layout) -> None:
         "port%s %s %s in use: another harness running? stop it with `python %s --workdir %s --base-port %d down` "
         "or choose another --base-port (this one, %d, uses %d-%d)"
         % ("s" if len(busy) > 1 else "", named, "are" if len(busy) > 1 else "is", os.path.relpath(__file__),
-           layout.workdir, layout.base_port, layout.base_port, min(p for p, _ in layout.ports()),
-           max(p for p, _ in layout.ports())))
+           layout.workdir, layout.base_port, layout.base_port, min(p for p, _what in layout.ports()),
+           max(p for p, _what in layout.ports())))
 
 
 class Clusters:

@@ -22,7 +22,7 @@ import signal
 import subprocess
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 
 from ansible_collections.kafkaops.migration.plugins.modules import (
@@ -93,13 +93,24 @@ def target_topic(conf, topic, partitions=2):
 
 
 def commit(conf, group, offsets):
-    admin = AdminClient(conf)
-    req = ConsumerGroupTopicPartitions(group, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
-    # on a fresh cluster the first group's commit waits for __consumer_offsets to be created (tens of seconds
-    # on a busy machine); librdkafka retries the coordinator look-up itself (a short request_timeout here
-    # trips an assertion in librdkafka's admin client)
-    list(admin.alter_consumer_group_offsets([req]).values())[0].result(90)
-    wait_committed(admin, group, offsets)
+    """Commit ``offsets`` for ``group`` as its consumer would (a consumer's commit finds the coordinator and
+    retries while a fresh cluster creates __consumer_offsets), then wait until the broker shows them."""
+    consumer = Consumer(dict(conf, **{"group.id": group, "enable.auto.commit": False}))
+    try:
+        def attempt():
+            try:
+                consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
+                return True
+            except KafkaException as exc:  # e.g. COORDINATOR_NOT_AVAILABLE while __consumer_offsets is created
+                err = exc.args[0]
+                if err.retriable() or err.code() in (KafkaError._TIMED_OUT, KafkaError.COORDINATOR_NOT_AVAILABLE,
+                                                     KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS):
+                    return False
+                raise
+        wait_until("a commit of group %s" % group, attempt, timeout=120)
+    finally:
+        consumer.close()
+    wait_committed(AdminClient(conf), group, offsets)
 
 
 def consume(conf, topic, count, timeout=60.0):

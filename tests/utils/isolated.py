@@ -46,10 +46,10 @@ def run_module_isolated(name, args, limit=60.0):
     proc = subprocess.Popen([sys.executable, "-c", CHILD, REPO, name, MARK], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
-        output, _ = proc.communicate(json.dumps(args), timeout=limit)
+        output = proc.communicate(json.dumps(args), timeout=limit)[0]
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
+        output = proc.communicate()[0]
         took = time.monotonic() - t0
         if MARK in output:
             raise Hung("%s returned, but its process had not ended after %.0fs" % (name, took))
