@@ -181,6 +181,18 @@ MODULE_CASES = [
     Case("spec-limits", "kafka_spec_facts", "a negative target limit",
          {"source": SRC, "target": TGT, "target_limits": {"max_partitions": -1}, "sample_window": 0},
          "target_limits.max_partitions must not be negative"),
+    # -- kafka_security_sync
+    Case("security-iterations", "kafka_security_sync", "a user with iterations: 100",
+         {"source": SRC, "target": TGT, "users": [{"name": "{tag}-app", "password": "p", "iterations": 100}]},
+         "users[{tag}-app]: iterations must be an integer from 4096 to 16384 (Kafka's bounds), got 100"),
+    Case("security-principal-map", "kafka_security_sync", "principal_map with a principal that is not Type:name",
+         {"source": SRC, "target": TGT, "principal_map": {"alice": "User:alice"}},
+         "principal_map[alice]: 'alice' is not a principal of the form Type:name"),
+    Case("security-resource-type", "kafka_security_sync", "resource_types naming a type Kafka does not have",
+         {"source": SRC, "target": TGT, "resource_types": ["TABLE"]},
+         "value of resource_types must be one or more of: TOPIC, GROUP, CLUSTER, TRANSACTIONAL_ID"),
+    Case("security-same", "kafka_security_sync", "source and target are the same cluster",
+         {"source": SRC, "target": SRC}, "nothing was read or written: the source and the target are the same cluster"),
     # -- kafka_client_config
     Case("config-missing-file", "kafka_client_config", "path of a file that does not exist, create false",
          {"cluster": TGT, "path": "{tmp}/absent.properties", "dialect": "java"},
